@@ -1,0 +1,137 @@
+// Coordinator: runs quorum reads and writes for any key on any node (DESIGN.md §5).
+//
+// Write: stamp an HLC timestamp and the ring epoch, send to the key's N owners in parallel (the
+// local replica is applied directly), answer after W acks. A down owner is replaced by the next
+// live node on the ring walk, which keeps a hint; an owner whose RPC fails gets a hint kept here.
+// Hints never count toward W. If a replica answers that it holds a newer version, the write is
+// re-stamped past it and sent again (bounded rounds), so a write that starts after another was
+// acknowledged always wins (DESIGN.md §1).
+//
+// Read: ask every owner, answer with the newest version once R replied. If those R disagree, the
+// newest is written back to the stale ones before answering (blocking read repair); replicas that
+// answer later with an older version are repaired off the response path.
+//
+// Each request runs on its own strand, so its state needs no lock; callbacks are invoked exactly
+// once, on an io_context thread. Thread-safe. Requests in flight are bounded (Busy beyond).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "core/clock.h"
+#include "core/hlc.h"
+#include "core/metrics.h"
+#include "core/record.h"
+#include "membership/membership.h"
+#include "net/transport.h"
+#include "replication/hints.h"
+#include "replication/replica.h"
+
+namespace chorus {
+
+struct CoordinatorOptions {
+  std::string self_id;
+  int read_quorum_default = 2;
+  int write_quorum_default = 2;
+  uint64_t request_timeout_ms = 2000;
+  // Each re-stamp round costs one more fan-out; three covers a replica ahead through clock skew
+  // plus a couple of concurrent writers racing on one key.
+  int restamp_rounds_max = 3;
+  size_t requests_in_flight_max = 16384;
+};
+
+struct WriteRequest {
+  std::string key;
+  std::string value;
+  bool tombstone = false;
+  uint64_t ttl_s = 0;
+  bool sync = false;
+  int w = 0;  // 0 = default
+};
+
+struct WriteResponse {
+  // OK; InvalidArgument (w out of range); Unavailable (W unreachable, `acks` says how many
+  // acknowledged); Timeout; Busy (too many requests in flight).
+  Status status;
+  int acks = 0;
+  int required = 0;
+  Timestamp ts;
+  std::string node;
+};
+
+struct ReadRequest {
+  std::string key;
+  int r = 0;  // 0 = default
+};
+
+struct ReadResponse {
+  // OK with the newest record (possibly a tombstone or expired); NotFound when no replier holds
+  // the key; InvalidArgument; Unavailable; Timeout; Busy.
+  Status status;
+  int replies = 0;
+  int required = 0;
+  std::optional<Record> record;
+};
+
+class Coordinator {
+ public:
+  Coordinator(boost::asio::io_context& io, Membership* membership, Transport* transport,
+              ReplicaService* local, HintStore* hints, HlcClock* hlc, const Clock* clock,
+              CoordinatorOptions options, MetricsRegistry* metrics);
+
+  void write(WriteRequest request, std::function<void(WriteResponse)> done);
+  void read(ReadRequest request, std::function<void(ReadResponse)> done);
+
+  const CoordinatorOptions& options() const { return options_; }
+
+  // Shared with the per-request state machines in coordinator.cpp.
+  struct Metrics {
+    Counter* writes_ok;
+    Counter* writes_failed;
+    Counter* reads_ok;
+    Counter* reads_failed;
+    Counter* rpc_errors_write;
+    Counter* rpc_errors_read;
+    Counter* restamps;
+    Counter* repairs_blocking;
+    Counter* repairs_background;
+    Counter* late_replies;
+    Counter* hints_local;
+    Gauge* in_flight;
+  };
+
+  struct Context {
+    boost::asio::io_context& io;
+    Transport* transport;
+    ReplicaService* local;
+    HintStore* hints;
+    HlcClock* hlc;
+    const Clock* clock;
+    const CoordinatorOptions& options;
+    Metrics& metrics;
+    std::atomic<size_t>& in_flight;
+  };
+
+ private:
+  // Resolves a requested count against N, or explains why it is invalid.
+  static Result<int> resolve(int requested, int default_count, const Ring& ring);
+  bool admit();
+
+  boost::asio::io_context& io_;
+  Membership* membership_;
+  Transport* transport_;
+  ReplicaService* local_;
+  HintStore* hints_;
+  HlcClock* hlc_;
+  const Clock* clock_;
+  CoordinatorOptions options_;
+  Metrics metrics_;
+  std::atomic<size_t> in_flight_{0};
+  Context context_;
+};
+
+}  // namespace chorus

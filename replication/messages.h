@@ -1,0 +1,60 @@
+// Internode replication messages and their binary codecs.
+//
+// Every message starts with the sender's HLC timestamp (DESIGN.md §1: receivers fold it into their
+// clock, so causality crosses nodes). Decoders are bounds-checked and return Corruption for
+// malformed input; they never trust a length field beyond the frame they were given.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/hlc.h"
+#include "core/record.h"
+#include "core/rpc_methods.h"
+#include "core/status.h"
+
+namespace chorus {
+
+// Coordinator -> replica: store this version if it is newer. With a non-empty hint_for, the receiver
+// is a stand-in for that owner and keeps the record as a durable hint instead of applying it.
+struct ReplicaWrite {
+  Timestamp sender_hlc;
+  std::string key;
+  uint32_t partition = 0;
+  Record record;
+  bool sync = false;
+  std::string hint_for;
+};
+
+// Replica -> coordinator. applied=false with `current` newer than the sent record means the replica
+// holds a newer version (the coordinator may re-stamp past it); equal version counts as applied.
+struct ReplicaWriteReply {
+  Timestamp sender_hlc;
+  bool applied = false;
+  Timestamp current_ts;
+  std::string current_origin;
+};
+
+struct ReplicaRead {
+  Timestamp sender_hlc;
+  std::string key;
+};
+
+struct ReplicaReadReply {
+  Timestamp sender_hlc;
+  bool found = false;
+  Record record;
+};
+
+std::string encode(const ReplicaWrite& m);
+std::string encode(const ReplicaWriteReply& m);
+std::string encode(const ReplicaRead& m);
+std::string encode(const ReplicaReadReply& m);
+
+[[nodiscard]] Status decode(std::string_view bytes, ReplicaWrite* m);
+[[nodiscard]] Status decode(std::string_view bytes, ReplicaWriteReply* m);
+[[nodiscard]] Status decode(std::string_view bytes, ReplicaRead* m);
+[[nodiscard]] Status decode(std::string_view bytes, ReplicaReadReply* m);
+
+}  // namespace chorus

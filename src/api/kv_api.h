@@ -1,0 +1,75 @@
+// KvApi: the HTTP JSON API of DESIGN.md §8, routing requests to a KvService.
+//
+// handle() parses and validates a request (key, r/w/sync query, PUT body), calls the service, and
+// maps its outcome to a JSON response: {"key", "value" | "value_base64", "timestamp", "node"} for
+// reads, {"key", "timestamp", "node", "acks"} for writes, and {"error": code, "message": ...} for
+// every refusal (400 bad input, 404, 405, 413, 429, 501, 503 with reply counts, 504, 500). Routes:
+//   PUT/GET/DELETE /v1/kv/{key}       GET /v1/cluster      GET /v1/health   GET /v1/ready
+//   GET /metrics                      GET /v1/debug/owners/{key}   GET /v1/debug/local/{key}
+//   GET /v1/kv, POST /v1/cluster/join, POST /v1/cluster/nodes/{id}/decommission -> 501 for now.
+// {key} is everything after the route prefix, percent-decoded: "a%2Fb" and a raw "a/b" both name
+// the key "a/b" (see parse_key in request_parsing.h).
+//
+// Metrics: chorus_http_requests_total{op,code} and chorus_http_request_seconds{op} (handle() to
+// respond()), op one of get, put, delete, other.
+//
+// Thread-safety: handle() may be called concurrently from any thread; it never blocks and never
+// throws. Ownership: borrows the service, metrics registry and clock, which must outlive every
+// request in flight (the service's completion callbacks call back into KvApi).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <memory>
+
+#include "api/http_server.h"
+#include "api/kv_service.h"
+#include "core/clock.h"
+#include "core/limits.h"
+#include "core/metrics.h"
+
+namespace chorus {
+
+struct KvApiOptions {
+  size_t value_bytes_max = kValueBytesMaxDefault;
+  int replicas = 3;  // N: the upper bound for numeric ?r= / ?w=
+};
+
+class KvApi {
+ public:
+  // `metrics` may be null (no metrics; /metrics answers an empty body). `clock` decides whether a
+  // record has expired; null means a SystemClock owned by the KvApi.
+  KvApi(KvService* service, KvApiOptions options, MetricsRegistry* metrics,
+        const Clock* clock = nullptr);
+  ~KvApi();
+  KvApi(const KvApi&) = delete;
+  KvApi& operator=(const KvApi&) = delete;
+
+  // Usable directly as an HttpHandler. `respond` is called exactly once, possibly on the thread
+  // that completes the service call.
+  void handle(HttpRequest request, HttpRespond respond);
+
+  enum class Op { kGet, kPut, kDelete, kOther };
+  static constexpr size_t kOpCount = 4;
+
+ private:
+  struct OpMetrics;
+  using Respond = std::function<void(HttpResponse)>;
+
+  void route(HttpRequest request, Respond respond);
+  void kv_get(const HttpRequest& request, std::string_view tail, Respond respond);
+  void kv_put(HttpRequest request, std::string_view tail, Respond respond);
+  void kv_delete(const HttpRequest& request, std::string_view tail, Respond respond);
+  void debug_owners(std::string_view tail, Respond respond);
+  void debug_local(std::string_view tail, Respond respond);
+  void record_metrics(Op op, int status, uint64_t elapsed_us);
+
+  KvService* const service_;
+  const KvApiOptions options_;
+  MetricsRegistry* const metrics_;
+  std::unique_ptr<Clock> owned_clock_;
+  const Clock* const clock_;
+  std::array<std::unique_ptr<OpMetrics>, kOpCount> op_metrics_;
+};
+
+}  // namespace chorus

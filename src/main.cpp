@@ -1,0 +1,121 @@
+// chorusd: one Chorus node. Flags come from the command line and, optionally, a JSON config file
+// (--config) whose keys are the flag names without dashes; the command line wins over the file.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "node/node.h"
+
+namespace {
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Turns {"id": "n1", "bootstrap-expect": 3, "hints": false} into "--id=n1 --bootstrap-expect=3
+// --hints=false" placed before the real arguments, so real arguments override the file.
+bool config_args(const std::string& path, std::vector<std::string>* args, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "cannot read config file " + path;
+    return false;
+  }
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    *error = "config file " + path + " is not a JSON object";
+    return false;
+  }
+  for (const auto& [key, value] : j.items()) {
+    std::string text;
+    if (value.is_string()) {
+      text = value.get<std::string>();
+    } else if (value.is_array()) {
+      for (const auto& item : value) {
+        text += (text.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
+      }
+    } else {
+      text = value.dump();
+    }
+    args->push_back("--" + key + "=" + text);
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  chorus::NodeOptions o;
+  std::string seeds, engine = "rocksdb", log_level = "info", config;
+  CLI::App app{"chorusd: a Chorus node (leaderless, Dynamo-style key-value store)"};
+  app.add_option("--config", config, "JSON file of flags (keys are flag names)");
+  app.add_option("--id", o.id, "Node id, unique in the cluster ([A-Za-z0-9._-])")->required();
+  app.add_option("--http", o.http_address, "HTTP API listen address host:port");
+  app.add_option("--peer", o.peer_address, "Internode listen address host:port");
+  app.add_option("--data", o.data_dir, "Data directory");
+  app.add_option("--seeds", seeds, "Comma-separated peer addresses of seed nodes");
+  app.add_option("--bootstrap-expect", o.bootstrap_expect, "Members that form the ring");
+  app.add_option("--engine", engine, "Storage engine: rocksdb | leveldb");
+  app.add_option("--replicas", o.replicas, "Replicas per key (N)");
+  app.add_option("--read-quorum", o.read_quorum, "Default read quorum (R)");
+  app.add_option("--write-quorum", o.write_quorum, "Default write quorum (W)");
+  app.add_option("--partitions", o.partitions, "Partitions (power of two, fixed at creation)");
+  app.add_option("--threads", o.threads, "I/O threads (0 = cores)");
+  app.add_option("--max-value-bytes", o.max_value_bytes, "Largest accepted value");
+  app.add_option("--request-timeout-ms", o.request_timeout_ms, "Coordinator deadline");
+  app.add_option("--failure-timeout-ms", o.failure_timeout_ms, "Silence before a peer is dead");
+  app.add_option("--hints", o.hints_enabled, "Hinted handoff (true|false)");
+  app.add_option("--hints-per-second", o.hints_per_second_max, "Hint delivery rate limit");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+
+  // A first pass finds --config so its values can be put in front of the real arguments.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) config = args[i + 1];
+    if (args[i].rfind("--config=", 0) == 0) config = args[i].substr(9);
+  }
+  if (!config.empty()) {
+    std::vector<std::string> from_file;
+    std::string error;
+    if (!config_args(config, &from_file, &error)) {
+      std::fprintf(stderr, "chorusd: %s\n", error.c_str());
+      return 2;
+    }
+    args.insert(args.begin(), from_file.begin(), from_file.end());
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + o.id + "] %v");
+  o.seeds = split(seeds);
+  auto kind = chorus::parse_engine_kind(engine);
+  if (!kind.ok() || *kind == chorus::EngineKind::kMemory) {
+    std::fprintf(stderr, "chorusd: --engine must be rocksdb or leveldb\n");
+    return 2;
+  }
+  o.engine = *kind;
+
+  chorus::Node node(o);
+  chorus::Status st = node.start();
+  if (!st.ok()) {
+    spdlog::critical("cannot start: {}", st.to_string());
+    return 1;
+  }
+  node.run();
+  return 0;
+}

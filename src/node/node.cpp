@@ -1,0 +1,230 @@
+#include "node/node.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <regex>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "api/http_server.h"
+#include "api/kv_api.h"
+#include "core/clock.h"
+#include "core/hlc.h"
+#include "core/limits.h"
+#include "core/metrics.h"
+#include "core/rpc_methods.h"
+#include "engines/store.h"
+#include "membership/static_membership.h"
+#include "net/transport.h"
+#include "node/node_service.h"
+#include "replication/coordinator.h"
+#include "replication/hint_delivery.h"
+#include "replication/hints.h"
+#include "replication/replica.h"
+#include "ring/partitioner.h"
+#include "ring/ring.h"
+
+namespace chorus {
+
+namespace asio = boost::asio;
+
+Status validate(const NodeOptions& o) {
+  static const std::regex kIdPattern("[A-Za-z0-9._-]+");
+  if (o.id.empty() || o.id.size() > kNodeIdBytesMax || !std::regex_match(o.id, kIdPattern)) {
+    return Status::InvalidArgument("--id must be 1.." + std::to_string(kNodeIdBytesMax) +
+                                   " characters of [A-Za-z0-9._-]");
+  }
+  if (o.replicas < 1 || o.replicas > kReplicasMax) {
+    return Status::InvalidArgument("--replicas must be 1.." + std::to_string(kReplicasMax));
+  }
+  if (o.read_quorum < 1 || o.read_quorum > o.replicas || o.write_quorum < 1 ||
+      o.write_quorum > o.replicas) {
+    return Status::InvalidArgument("--read-quorum and --write-quorum must be 1..--replicas");
+  }
+  if (!is_valid_partition_count(o.partitions)) {
+    return Status::InvalidArgument("--partitions must be a power of two up to " +
+                                   std::to_string(kPartitionsMax));
+  }
+  if (o.bootstrap_expect < 1) return Status::InvalidArgument("--bootstrap-expect must be >= 1");
+  if (o.max_value_bytes < 1 || o.max_value_bytes > kValueBytesMaxLimit) {
+    return Status::InvalidArgument("--max-value-bytes must be 1.." +
+                                   std::to_string(kValueBytesMaxLimit));
+  }
+  if (o.threads < 0 || o.threads > 256) return Status::InvalidArgument("--threads must be 0..256");
+  if (o.request_timeout_ms < 10) return Status::InvalidArgument("--request-timeout-ms must be >= 10");
+  return Status::OK();
+}
+
+struct Node::Parts {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  SystemClock clock;
+  HlcClock hlc{&clock};
+  MetricsRegistry metrics;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<HintStore> hints;
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<StaticMembership> membership;
+  std::unique_ptr<ReplicaService> replica;
+  std::unique_ptr<Coordinator> coordinator;
+  std::unique_ptr<HintDelivery> delivery;
+  std::unique_ptr<NodeService> service;
+  std::unique_ptr<KvApi> api;
+  std::unique_ptr<HttpServer> http;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+};
+
+Node::Node(NodeOptions options) : options_(std::move(options)), parts_(std::make_unique<Parts>()) {}
+
+Node::~Node() {
+  stop();
+  for (auto& t : parts_->threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+namespace {
+
+Status make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::IOError("cannot create directory " + path + ": " + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Engine>> open_in(const NodeOptions& o, const std::string& sub) {
+  const std::string path = o.data_dir + "/" + sub;
+  CHORUS_RETURN_IF_ERROR(make_dir(path));
+  EngineOptions engine_options;
+  if (sub == "hints") engine_options.block_cache_bytes = 8 << 20;
+  return open_engine(o.engine, path, engine_options);
+}
+
+}  // namespace
+
+Status Node::start() {
+  CHORUS_RETURN_IF_ERROR(validate(options_));
+  Parts& p = *parts_;
+  CHORUS_RETURN_IF_ERROR(make_dir(options_.data_dir));
+  auto store_engine = open_in(options_, "store");
+  if (!store_engine.ok()) return store_engine.status();
+  p.store = std::make_unique<Store>(std::move(store_engine).value(), &p.clock);
+  auto hint_engine = open_in(options_, "hints");
+  if (!hint_engine.ok()) return hint_engine.status();
+  HintOptions hint_options;
+  hint_options.enabled = options_.hints_enabled;
+  p.hints = std::make_unique<HintStore>(std::move(hint_engine).value(), &p.clock, hint_options,
+                                        &p.metrics);
+  CHORUS_RETURN_IF_ERROR(p.hints->open());
+
+  p.transport = std::make_unique<Transport>(p.io, TransportOptions{}, &p.metrics);
+  p.replica = std::make_unique<ReplicaService>(p.store.get(), p.hints.get(), &p.hlc, &p.metrics);
+  p.replica->set_partitions(options_.partitions);
+
+  StaticMembershipOptions membership_options;
+  membership_options.self = Member{options_.id, options_.peer_address, options_.http_address};
+  membership_options.seeds = options_.seeds;
+  membership_options.bootstrap_expect = options_.bootstrap_expect;
+  membership_options.partitions = options_.partitions;
+  membership_options.replicas = options_.replicas;
+  membership_options.data_dir = options_.data_dir;
+  membership_options.failure_timeout_ms = options_.failure_timeout_ms;
+  p.membership = std::make_unique<StaticMembership>(p.io, p.transport.get(), &p.hlc, &p.clock,
+                                                    membership_options, &p.metrics);
+
+  p.transport->set_handler([&p](uint16_t method, std::string payload, Responder respond) {
+    switch (static_cast<RpcMethod>(method)) {
+      case RpcMethod::kHello: return p.membership->handle_hello(std::move(payload), respond);
+      case RpcMethod::kReplicaWrite: return p.replica->handle_write(std::move(payload), respond);
+      case RpcMethod::kReplicaRead: return p.replica->handle_read(std::move(payload), respond);
+    }
+    respond(Status::InvalidArgument("unknown method " + std::to_string(method)), {});
+  });
+  CHORUS_RETURN_IF_ERROR(p.transport->listen(options_.peer_address));
+
+  CoordinatorOptions coordinator_options;
+  coordinator_options.self_id = options_.id;
+  coordinator_options.read_quorum_default = options_.read_quorum;
+  coordinator_options.write_quorum_default = options_.write_quorum;
+  coordinator_options.request_timeout_ms = options_.request_timeout_ms;
+  p.coordinator = std::make_unique<Coordinator>(p.io, p.membership.get(), p.transport.get(),
+                                                p.replica.get(), p.hints.get(), &p.hlc, &p.clock,
+                                                coordinator_options, &p.metrics);
+  HintDeliveryOptions delivery_options;
+  delivery_options.self_id = options_.id;
+  delivery_options.hints_per_second_max = options_.hints_per_second_max;
+  p.delivery = std::make_unique<HintDelivery>(p.io, p.membership.get(), p.transport.get(),
+                                              p.hints.get(), p.replica.get(), &p.hlc, &p.clock,
+                                              delivery_options, &p.metrics);
+  p.membership->on_member_alive([&p](const std::string&) { p.delivery->wake(); });
+  CHORUS_RETURN_IF_ERROR(p.membership->start());
+  p.delivery->start();
+
+  p.service = std::make_unique<NodeService>(options_.id, p.coordinator.get(), p.membership.get(),
+                                            p.store.get(), options_.replicas);
+  KvApiOptions api_options;
+  api_options.value_bytes_max = options_.max_value_bytes;
+  api_options.replicas = options_.replicas;
+  p.api = std::make_unique<KvApi>(p.service.get(), api_options, &p.metrics, &p.clock);
+  HttpServerOptions http_options;
+  // A JSON body carries the value base64-encoded at worst: 4/3 of it plus the envelope.
+  http_options.body_bytes_max = options_.max_value_bytes / 3 * 4 + 64 * 1024;
+  p.http = std::make_unique<HttpServer>(
+      p.io, http_options,
+      [&p](HttpRequest request, HttpRespond respond) {
+        p.api->handle(std::move(request), std::move(respond));
+      },
+      &p.metrics);
+  CHORUS_RETURN_IF_ERROR(p.http->listen(options_.http_address));
+
+  p.signals.async_wait([this](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    spdlog::info("received signal {}, shutting down", signal);
+    stop();
+  });
+  const int threads = options_.threads > 0
+                          ? options_.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int i = 0; i < threads; ++i) p.threads.emplace_back([&p] { p.io.run(); });
+  spdlog::info("chorusd {} serving http on {}, peers on {}, engine {}, data in {}", options_.id,
+               p.http->local_address(), p.transport->local_address(),
+               engine_kind_name(options_.engine), options_.data_dir);
+  return Status::OK();
+}
+
+void Node::run() {
+  for (auto& t : parts_->threads) {
+    if (t.joinable()) t.join();
+  }
+  if (parts_->store) {
+    Status st = parts_->store->flush();
+    if (!st.ok()) spdlog::error("flush on shutdown: {}", st.to_string());
+  }
+  spdlog::info("chorusd {} stopped", options_.id);
+}
+
+void Node::stop() {
+  Parts& p = *parts_;
+  if (p.stopping.exchange(true)) return;
+  asio::post(p.io, [&p] {
+    boost::system::error_code ignored;
+    p.signals.cancel(ignored);
+    if (p.http) p.http->close();
+    if (p.membership) p.membership->stop();
+    if (p.delivery) p.delivery->stop();
+    if (p.transport) p.transport->close();
+    // Let in-flight requests finish: run() returns once nothing is left to do.
+    p.work.reset();
+  });
+}
+
+}  // namespace chorus

@@ -1,0 +1,61 @@
+// Node: wires the modules of one Chorus node together and runs them (DESIGN.md §3).
+//
+// It owns the io_context and its threads, the engines, the transport, membership, the coordinator
+// and replica service, hint delivery and the HTTP API, and connects them; it holds no request or
+// protocol logic itself. start() opens everything and returns the first error; run() blocks until
+// SIGTERM/SIGINT (or stop()) and then shuts down in order: stop accepting, drain, flush engines.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engines/engine.h"
+
+namespace chorus {
+
+struct NodeOptions {
+  std::string id;
+  std::string http_address = "127.0.0.1:8080";
+  std::string peer_address = "127.0.0.1:7000";
+  std::string data_dir = "./data";
+  std::vector<std::string> seeds;
+  size_t bootstrap_expect = 1;
+  EngineKind engine = EngineKind::kRocksDB;
+  int replicas = 3;
+  int read_quorum = 2;
+  int write_quorum = 2;
+  uint32_t partitions = 256;
+  int threads = 0;  // 0 = hardware concurrency
+  size_t max_value_bytes = 1 << 20;
+  uint64_t request_timeout_ms = 2000;
+  uint64_t failure_timeout_ms = 2000;
+  bool hints_enabled = true;
+  size_t hints_per_second_max = 2000;
+};
+
+// Checks flag values and their relationships; InvalidArgument says which flag is wrong and why.
+Status validate(const NodeOptions& options);
+
+class Node {
+ public:
+  explicit Node(NodeOptions options);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  Status start();
+  // Runs until SIGTERM/SIGINT or stop(); then shuts down cleanly.
+  void run();
+  // Thread-safe; makes run() return.
+  void stop();
+
+ private:
+  struct Parts;
+  NodeOptions options_;
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace chorus

@@ -1,0 +1,35 @@
+// NodeService: the node's implementation of the HTTP API's KvService, on top of the coordinator,
+// membership and the local store. Translates consistency levels into replica counts and builds
+// the cluster and debug views. Thread-safe (every part it uses is).
+#pragma once
+
+#include "api/kv_service.h"
+#include "engines/store.h"
+#include "membership/membership.h"
+#include "replication/coordinator.h"
+
+namespace chorus {
+
+class NodeService final : public KvService {
+ public:
+  NodeService(std::string self_id, Coordinator* coordinator, Membership* membership, Store* store,
+              int replicas);
+
+  void write(WriteArgs args, std::function<void(WriteOutcome)> done) override;
+  void read(ReadArgs args, std::function<void(ReadOutcome)> done) override;
+  nlohmann::json cluster_status() override;
+  bool ready() override;
+  nlohmann::json debug_owners(const std::string& key) override;
+  Result<Record> debug_local(const std::string& key) override;
+
+ private:
+  int resolve(const Consistency& c, int default_count) const;
+
+  std::string self_id_;
+  Coordinator* coordinator_;
+  Membership* membership_;
+  Store* store_;
+  int replicas_;
+};
+
+}  // namespace chorus
