@@ -135,12 +135,13 @@ std::string StaticMembership::encode_hello() const {
 
 void StaticMembership::handle_hello(std::string payload, Responder respond) {
   boost::asio::post(strand_, [this, payload = std::move(payload), respond = std::move(respond)] {
-    absorb_hello(payload);
+    // The sender is up: stop failing fast on calls to it if an earlier connect left it in backoff.
+    if (auto sender = absorb_hello(payload)) transport_->retry_now(sender->peer_address);
     respond(Status::OK(), encode_hello());
   });
 }
 
-void StaticMembership::absorb_hello(std::string_view payload) {
+std::optional<Member> StaticMembership::absorb_hello(std::string_view payload) {
   Reader in(payload);
   uint64_t hlc = 0, count = 0;
   uint8_t formed = 0;
@@ -155,7 +156,7 @@ void StaticMembership::absorb_hello(std::string_view payload) {
   }
   if (!ok) {
     spdlog::warn("dropping malformed hello ({} bytes)", payload.size());
-    return;
+    return std::nullopt;
   }
   Status st = hlc_->observe(Timestamp{hlc});
   if (!st.ok()) spdlog::warn("hello from {}: {}", sender.id, st.to_string());
@@ -170,6 +171,7 @@ void StaticMembership::absorb_hello(std::string_view payload) {
   table_.heard_from(sender.id, clock_->steady_ms());
   if (!was_formed) maybe_form();
   if (!was_formed && table_.formed()) publish();
+  return sender;
 }
 
 void StaticMembership::maybe_form() {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,7 +64,8 @@ class StaticMembership final : public Membership {
   void tick();
   void send_hello(const std::string& address);
   std::string encode_hello() const;
-  void absorb_hello(std::string_view payload);
+  // Returns the sender, or nullopt for a malformed hello.
+  std::optional<Member> absorb_hello(std::string_view payload);
   void maybe_form();
   void publish();
   Status load_persisted();

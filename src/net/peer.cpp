@@ -238,6 +238,15 @@ void Peer::connect_failed(const Status& reason) {
   enter_backoff(reason);
 }
 
+void Peer::retry_now() {
+  boost::asio::post(strand_, [self = shared_from_this()] {
+    if (self->state_ != State::kBackoff) return;
+    self->backoff_timer_.cancel();
+    self->failures_ = 0;
+    self->state_ = State::kIdle;
+  });
+}
+
 void Peer::enter_backoff(const Status& reason) {
   state_ = State::kBackoff;
   last_error_ = reason.message();

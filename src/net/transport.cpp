@@ -94,6 +94,16 @@ void Transport::call(const std::string& peer, uint16_t method, std::string paylo
   target->call(method, std::move(payload), timeout_ms, std::move(cb));
 }
 
+void Transport::retry_now(const std::string& peer) {
+  std::shared_ptr<Peer> target;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) target = it->second;
+  }
+  if (target) target->retry_now();
+}
+
 void Transport::close() {
   if (!context_->mark_closed()) return;
   std::shared_ptr<Listener> listener;

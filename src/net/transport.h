@@ -134,6 +134,11 @@ class Transport {
   // Stops accepting, closes every connection and completes pending calls with Unavailable. Returns
   // at once; the work happens in handlers on the io_context (the listening port is released when
   // the acceptor's handler ran). Idempotent; later call()s fail with Unavailable.
+  // Ends the reconnect backoff of `peer`, if any, so the next call connects at once. For callers
+  // with evidence the peer is up (it just sent us a message): without this, a node whose first
+  // connects raced its peers' start would fail calls fast for up to reconnect_backoff_max_ms.
+  void retry_now(const std::string& peer);
+
   void close();
 
  private:

@@ -43,7 +43,7 @@ TEST_CASE("Writes at W=2 are readable at R=2 from every node", "[cluster]") {
   }
 }
 
-TEST_CASE("With one node killed W=2/R=2 still work, W=3 answers 503 naming 2 acks, and the "
+TEST_CASE("With one node killed W=2 and R=2 still work - W=3 answers 503 naming 2 acks - the "
           "restarted node receives its hints",
           "[cluster]") {
   const std::string engine = engine_under_test();
@@ -149,7 +149,7 @@ TEST_CASE("Every acknowledged write survives kill -9 of the whole cluster", "[cl
   }
 }
 
-TEST_CASE("Cluster status, owners and health are served by every node", "[cluster]") {
+TEST_CASE("Cluster status - owners and health are served by every node", "[cluster]") {
   LocalCluster cluster;
   start_or_fail(cluster);
   for (int node = 1; node <= 3; ++node) {

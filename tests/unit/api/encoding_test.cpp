@@ -90,7 +90,7 @@ TEST_CASE("is_valid_utf8 follows RFC 3629", "[api][encoding]") {
   CHECK_FALSE(is_valid_utf8("\xe2\x28\xa1"));  // bad continuation
 }
 
-TEST_CASE("parse_query splits, decodes and keeps malformed items raw", "[api][encoding]") {
+TEST_CASE("parse_query splits - decodes and keeps malformed items raw", "[api][encoding]") {
   using Items = std::vector<std::pair<std::string, std::string>>;
   CHECK(parse_query("").empty());
   CHECK(parse_query("r=2&w=all") == Items{{"r", "2"}, {"w", "all"}});

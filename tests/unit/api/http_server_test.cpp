@@ -287,7 +287,7 @@ TEST_CASE("http server: a throwing handler gets a 500 and the server keeps servi
   require_serving(harness.address());
 }
 
-TEST_CASE("http server: respond may be called late, from another thread, and only once counts",
+TEST_CASE("http server: respond may be called late - from another thread - and only once counts",
           "[api][http]") {
   std::mutex mu;
   std::vector<HttpRespond> parked;

@@ -47,7 +47,7 @@ TEST_CASE("parse_key decodes the segment and bounds it", "[api][parsing]") {
   CHECK(key == std::string(kKeyBytesMax, 'A'));
 }
 
-TEST_CASE("parse_consistency accepts 1..N, one, quorum, all", "[api][parsing]") {
+TEST_CASE("parse_consistency accepts 1..N - one - quorum - all", "[api][parsing]") {
   Consistency c;
   CHECK_FALSE(parse_consistency(std::nullopt, "r", 3, &c));
   CHECK(c.kind == Consistency::Kind::kDefault);
@@ -108,7 +108,7 @@ TEST_CASE("parse_put_body takes a raw octet-stream body as the value", "[api][pa
   CHECK(error->code == "too_large");
 }
 
-TEST_CASE("parse_put_body reads value, value_base64 and ttl_s from JSON", "[api][parsing]") {
+TEST_CASE("parse_put_body reads value - value_base64 and ttl_s from JSON", "[api][parsing]") {
   PutBody body;
   CHECK_FALSE(put("application/json", R"({"value":"caf\u00e9"})", &body));
   CHECK(body.value == "caf\xc3\xa9");

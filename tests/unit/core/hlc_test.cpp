@@ -77,7 +77,7 @@ TEST_CASE("HLC hands out unique timestamps across threads") {
   REQUIRE(std::adjacent_find(all.begin(), all.end()) == all.end());
 }
 
-TEST_CASE("Versions order by timestamp, then by origin id") {
+TEST_CASE("Versions order by timestamp - then by origin id") {
   Timestamp t = Timestamp::from_parts(100, 0);
   REQUIRE(newer_than(VersionRef{Timestamp::from_parts(100, 1), "a"}, VersionRef{t, "z"}));
   REQUIRE(newer_than(VersionRef{t, "n2"}, VersionRef{t, "n1"}));

@@ -47,7 +47,7 @@ TEST_CASE("Every single-byte corruption of a record is reported as Corruption") 
   }
 }
 
-TEST_CASE("Truncated and empty records are Corruption, not a miss") {
+TEST_CASE("Truncated and empty records are Corruption - not a miss") {
   const std::string good = encode_record(sample());
   Record out;
   REQUIRE(decode_record("", &out).is_corruption());
@@ -56,7 +56,7 @@ TEST_CASE("Truncated and empty records are Corruption, not a miss") {
   }
 }
 
-TEST_CASE("Record digest changes with version and content, not with nothing") {
+TEST_CASE("Record digest changes with version and content - not with nothing") {
   Record a = sample();
   Record b = sample();
   REQUIRE(record_digest(a) == record_digest(b));

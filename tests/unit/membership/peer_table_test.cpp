@@ -8,7 +8,7 @@ namespace {
 Member m(const char* id) { return Member{id, std::string(id) + ":7000", std::string(id) + ":8080"}; }
 }  // namespace
 
-TEST_CASE("The ring forms once bootstrap-expect members are known, exactly once") {
+TEST_CASE("The ring forms once bootstrap-expect members are known - exactly once") {
   PeerTable t(m("n1"), 3, 2000);
   REQUIRE_FALSE(t.try_form(0));
   REQUIRE(t.learn(m("n3")));

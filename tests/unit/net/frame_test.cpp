@@ -30,7 +30,7 @@ std::string raw_frame(uint32_t length, uint8_t kind, const std::string& rest) {
 
 }  // namespace
 
-TEST_CASE("a request frame decodes to what was encoded, fed one byte at a time") {
+TEST_CASE("a request frame decodes to what was encoded - fed one byte at a time") {
   const std::string payload("pay\0load", 8);
   const std::string bytes = encode_request(0x0102030405060708ULL, 513, payload);
   REQUIRE(bytes.size() == kFrameLengthBytes + kRequestHeaderBytes + payload.size());
@@ -56,7 +56,7 @@ TEST_CASE("a request frame decodes to what was encoded, fed one byte at a time")
   CHECK(decoder.bytes_needed() == kFrameLengthBytes);
 }
 
-TEST_CASE("responses carry the status code, and errors carry the message as payload") {
+TEST_CASE("responses carry the status code - and errors carry the message as payload") {
   FrameDecoder decoder(1024);
   feed(&decoder, encode_response(7, 3, Status::OK(), "value") +
                      encode_response(8, 3, Status::NotFound("no such key"), "ignored"));
@@ -147,7 +147,7 @@ TEST_CASE("the decoder reassembles a large frame read in chunks and keeps follow
   CHECK(frames[1].payload == "small");
 }
 
-TEST_CASE("reconnect delays grow exponentially, stay within bounds and are jittered") {
+TEST_CASE("reconnect delays grow exponentially - stay within bounds and are jittered") {
   const uint64_t min_ms = 50;
   const uint64_t max_ms = 2000;
   uint64_t previous_low = 0;

@@ -26,7 +26,7 @@ boost::asio::ip::tcp::endpoint loopback_endpoint(const std::string& address) {
 
 }  // namespace
 
-TEST_CASE("a frame header above the limit closes that connection; others keep working") {
+TEST_CASE("a frame header above the limit closes that connection - others keep working") {
   MetricsRegistry server_metrics;
   IoRunner runner;
   TransportOptions options;
@@ -101,7 +101,7 @@ TEST_CASE("a response that does not fit a frame reaches the caller as TooLarge")
   CHECK(reply.status().code() == Status::Code::kTooLarge);
 }
 
-TEST_CASE("an error message longer than the frame allows is cut, not fatal to the connection") {
+TEST_CASE("an error message longer than the frame allows is cut - not fatal to the connection") {
   IoRunner runner;
   TransportOptions options;
   options.frame_bytes_max = 1024;
@@ -173,7 +173,7 @@ TEST_CASE("Busy once pending_calls_per_peer_max calls are queued or in flight") 
   CHECK(*reply == "again");
 }
 
-TEST_CASE("inbound_connections_max is enforced; a freed slot is usable again") {
+TEST_CASE("inbound_connections_max is enforced - a freed slot is usable again") {
   MetricsRegistry server_metrics;
   IoRunner runner;
   TransportOptions server_options;

@@ -96,7 +96,7 @@ TEST_CASE("echo round trip over one persistent connection") {
         std::string::npos);
 }
 
-TEST_CASE("2000 calls in flight on one connection, answered out of order from another thread") {
+TEST_CASE("2000 calls in flight on one connection - answered out of order from another thread") {
   constexpr size_t kCalls = 2000;
   MetricsRegistry client_metrics;
   IoRunner runner;
@@ -181,7 +181,7 @@ TEST_CASE("a server without a handler answers Unavailable") {
   CHECK(reply.status().code() == Status::Code::kUnavailable);
 }
 
-TEST_CASE("a call times out when the handler never answers; the late answer is dropped") {
+TEST_CASE("a call times out when the handler never answers - the late answer is dropped") {
   MetricsRegistry client_metrics;
   IoRunner runner;
   auto held = std::make_shared<HeldRequests>();
@@ -215,7 +215,7 @@ TEST_CASE("a call times out when the handler never answers; the late answer is d
   CHECK(test::connections(client_metrics) == 1);
 }
 
-TEST_CASE("calls time out independently, each at its own deadline") {
+TEST_CASE("calls time out independently - each at its own deadline") {
   IoRunner runner;
   auto held = std::make_shared<HeldRequests>();
   Transport server(runner.io(), {}, nullptr);
@@ -238,7 +238,7 @@ TEST_CASE("calls time out independently, each at its own deadline") {
   CHECK(*reply == "done:long");
 }
 
-TEST_CASE("Unavailable at once when nothing listens, then fail-fast during backoff") {
+TEST_CASE("Unavailable at once when nothing listens - then fail-fast during backoff") {
   IoRunner runner;
   TransportOptions options;
   options.connect_timeout_ms = 5000;
@@ -263,7 +263,7 @@ TEST_CASE("Unavailable at once when nothing listens, then fail-fast during backo
   CHECK(test::connections(metrics) == 0);
 }
 
-TEST_CASE("connection loss fails in-flight calls; calls succeed again once the peer is back") {
+TEST_CASE("connection loss fails in-flight calls - calls succeed again once the peer is back") {
   IoRunner runner;
   TransportOptions client_options;
   client_options.reconnect_backoff_min_ms = 10;
@@ -303,7 +303,7 @@ TEST_CASE("connection loss fails in-flight calls; calls succeed again once the p
   }));
 }
 
-TEST_CASE("close() completes pending calls with Unavailable, and later calls too") {
+TEST_CASE("close() completes pending calls with Unavailable - and later calls too") {
   constexpr size_t kCalls = 10;
   IoRunner runner;
   auto held = std::make_shared<HeldRequests>();

@@ -80,7 +80,7 @@ TEST_CASE("Read quorum picks the newest version and names the stale repliers") {
   REQUIRE(q.stale_targets() == std::vector<size_t>{0, 1});
 }
 
-TEST_CASE("Read quorum: a replica without the key counts as a reply, failures do not") {
+TEST_CASE("Read quorum: a replica without the key counts as a reply - failures do not") {
   ReadQuorum q(3, 2);
   q.on_reply(0, std::nullopt);
   q.on_failure(1);
@@ -98,7 +98,7 @@ TEST_CASE("Read quorum fails when R replies are out of reach") {
   REQUIRE(q.decision() == QuorumDecision::kFailed);
 }
 
-TEST_CASE("Read quorum resolves equal timestamps by origin id, the same on every order") {
+TEST_CASE("Read quorum resolves equal timestamps by origin id - the same on every order") {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 50; ++trial) {
     std::vector<size_t> order{0, 1, 2};

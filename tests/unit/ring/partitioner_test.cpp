@@ -32,7 +32,7 @@ TEST_CASE("partition_of is the low bits of XXH3-64 and never changes") {
   REQUIRE(partition_of(std::string_view(owned).substr(7, 7), 256) == partition_of("user:42", 256));
 }
 
-TEST_CASE("partition_of stays in range, and doubling P splits each partition in two") {
+TEST_CASE("partition_of stays in range - and doubling P splits each partition in two") {
   for (uint32_t partitions = 1; partitions <= kPartitionsMax; partitions *= 4) {
     for (int i = 0; i < 2000; ++i) {
       const std::string key = "key-" + std::to_string(i);

@@ -94,7 +94,7 @@ std::vector<Member> without(std::vector<Member> members, size_t index) {
 
 }  // namespace
 
-TEST_CASE("Balance: P=256, N=1..3, M=3..10, replica and primary max/min <= 1.25") {
+TEST_CASE("Balance: P=256 - N=1..3 - M=3..10 - replica and primary max/min <= 1.25") {
   std::ostringstream table;
   table << "balance, P=256, members node-1..node-M\n"
         << " N  M  replicas min..max ratio   primaries min..max ratio\n";
@@ -112,7 +112,7 @@ TEST_CASE("Balance: P=256, N=1..3, M=3..10, replica and primary max/min <= 1.25"
   WARN(table.str());
 }
 
-TEST_CASE("Movement: one node joins M = 3..9 nodes (P=256, N=1..3)") {
+TEST_CASE("Movement: one node joins M = 3..9 nodes (P=256 - N=1..3)") {
   std::ostringstream table;
   table << "join node-(M+1) to node-1..node-M, P=256; moved = new (partition, member) pairs\n"
         << " N  M  moved ideal ratio  old-to-old\n";
@@ -137,7 +137,7 @@ TEST_CASE("Movement: one node joins M = 3..9 nodes (P=256, N=1..3)") {
   WARN(table.str());
 }
 
-TEST_CASE("Movement: any one of M = 4..10 nodes leaves (P=256, N=1..3)") {
+TEST_CASE("Movement: any one of M = 4..10 nodes leaves (P=256 - N=1..3)") {
   std::ostringstream table;
   table << "each node-i leaves node-1..node-M in turn, P=256; worst over i\n"
         << " N  M  ideal  worst-ratio  worst-staying-lost/ideal\n";

@@ -86,7 +86,7 @@ TEST_CASE("Ring exposes its parameters and finds members by id") {
   require_well_formed(*ring);
 }
 
-TEST_CASE("Placement depends only on the member ids, P and N") {
+TEST_CASE("Placement depends only on the member ids - P and N") {
   const auto members = numbered_members(7);
   auto reference = build_ok(members, 256, 3, 1);
   std::mt19937_64 rng(7);
@@ -106,7 +106,7 @@ TEST_CASE("Placement depends only on the member ids, P and N") {
   REQUIRE(assignments_of(*build_ok(renamed, 256, 3)) != assignments_of(*reference));
 }
 
-TEST_CASE("Every partition has min(N, M) distinct owners and a walk listing every member") {
+TEST_CASE("Every partition has min(N - M) distinct owners and a walk listing every member") {
   for (int replicas = 1; replicas <= kReplicasMax; ++replicas) {
     for (size_t members : {1, 2, 3, 5, 8}) {
       INFO("N=" << replicas << " M=" << members);
@@ -117,7 +117,7 @@ TEST_CASE("Every partition has min(N, M) distinct owners and a walk listing ever
   }
 }
 
-TEST_CASE("The walk after the owners is a rendezvous order, stable across membership changes") {
+TEST_CASE("The walk after the owners is a rendezvous order - stable across membership changes") {
   // A stand-in is the first non-owner in the walk. Removing a non-owner member must not reorder
   // the rest of the walk for partitions whose owners did not change.
   auto ring = build_ok(numbered_members(8), 256, 3);
@@ -165,7 +165,7 @@ TEST_CASE("partitions_replicated_by and partitions_led_by agree with owners") {
   REQUIRE(led_total == 256);
 }
 
-TEST_CASE("Degenerate rings: one member, one partition, N larger than M") {
+TEST_CASE("Degenerate rings: one member - one partition - N larger than M") {
   auto single = build_ok({member("solo")}, 256, 3);
   for (uint32_t p = 0; p < 256; ++p) {
     REQUIRE(single->owners(p) == std::vector<uint32_t>{0});

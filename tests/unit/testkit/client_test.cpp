@@ -165,7 +165,7 @@ TEST_CASE("replies map to history outcomes", "[client]") {
   CHECK(to_read_outcome(read).kind == ReadOutcome::Kind::kFailed);
 }
 
-TEST_CASE("poll_until returns once the predicate holds, or false at the deadline", "[client]") {
+TEST_CASE("poll_until returns once the predicate holds - or false at the deadline", "[client]") {
   CHECK(poll_until(0, [] { return true; }));
   int calls = 0;
   CHECK(poll_until(

@@ -82,7 +82,7 @@ TEST_CASE("find_chorusd honours CHORUSD", "[cluster]") {
   }
 }
 
-TEST_CASE("a cluster starts, serves, loses and regains nodes, and cleans up", "[cluster]") {
+TEST_CASE("a cluster starts - serves - loses and regains nodes - and cleans up", "[cluster]") {
   std::string root;
   {
     LocalCluster cluster(fake_options());

@@ -62,7 +62,7 @@ TEST_CASE("a process that exits reports its exit status", "[process]") {
   CHECK(process->kill(SIGTERM).is_not_found());  // never signal a reaped pid
 }
 
-TEST_CASE("SIGKILL ends a process, which is reaped", "[process]") {
+TEST_CASE("SIGKILL ends a process - which is reaped", "[process]") {
   TempDir dir;
   auto process = start_or_fail("/bin/sleep", {"100"}, dir.file("sleep.log"));
   CHECK(process->alive());
@@ -96,7 +96,7 @@ TEST_CASE("the destructor kills and reaps a running child", "[process]") {
   CHECK(errno == ESRCH);
 }
 
-TEST_CASE("stdout and stderr go to the log, appended", "[process]") {
+TEST_CASE("stdout and stderr go to the log - appended", "[process]") {
   TempDir dir;
   std::string log = dir.file("out.log");
   for (const char* word : {"first", "second"}) {
