@@ -30,7 +30,7 @@ ReadOutcome read_outcome(const ReadReply& r) {
   return ReadOutcome::failed();
 }
 
-// One client: random reads and writes over its own keys and the shared ones, rotating
+// One client: random reads, writes and deletes over its own keys and the shared ones, rotating
 // coordinators, until told to stop.
 void client_loop(const LocalCluster& cluster, int client, History* history,
                  const std::atomic<bool>* stop) {
@@ -46,10 +46,14 @@ void client_loop(const LocalCluster& cluster, int client, History* history,
                                          std::to_string(rng() % kOwnKeysPerClient);
     KvClient& node = nodes[rng() % nodes.size()];
     const uint64_t start = now_ns();
-    if (rng() % 2 == 0) {
+    const uint32_t dice = rng() % 20;
+    if (dice < 9) {
       const std::string value = "c" + std::to_string(client) + "-op" + std::to_string(op);
       WriteReply w = node.put(key, value, "quorum");
       history->write(key, value, start, now_ns(), write_outcome(w));
+    } else if (dice < 11) {
+      WriteReply d = node.del(key, "quorum");
+      history->del(key, start, now_ns(), write_outcome(d));
     } else {
       ReadReply r = node.get(key, "quorum");
       history->read(key, start, now_ns(), read_outcome(r));
@@ -78,7 +82,9 @@ TEST_CASE("Concurrent clients lose no acknowledged write and see no stale quorum
   REQUIRE(poll_until(60'000, [&] { return ops_done() >= 400; }));
   REQUIRE(cluster.kill(2, SIGKILL).ok());
   const size_t at_kill = ops_done();
-  REQUIRE(poll_until(60'000, [&] { return ops_done() >= at_kill + 600; }));
+  // Long enough for the failure detector to declare node 2 dead mid-phase, so both paths run:
+  // RPCs failing to a presumed-alive owner, then stand-ins taking hints for a known-dead one.
+  REQUIRE(poll_until(90'000, [&] { return ops_done() >= at_kill + 4000; }));
   REQUIRE(cluster.restart(2).ok());
   REQUIRE(cluster.wait_ready(kReadyTimeoutMs).ok());
   const size_t at_restart = ops_done();
