@@ -81,7 +81,8 @@ cluster_stop() {
 cmd_cluster() {
   cmd_build
   local engine=${ENGINE:-rocksdb} dir=${DATA_DIR:-$ROOT/.cluster-data}
-  trap cluster_stop EXIT INT TERM
+  trap cluster_stop EXIT
+  trap 'exit 130' INT TERM
   cluster_start 3 "$engine" "$dir"
   log "3-node Chorus cluster is up (engine=$engine, N=3, R=W=2); data and logs in $dir"
   for i in 1 2 3; do log "  n$i: http://127.0.0.1:$((8080 + i))   (peer 127.0.0.1:$((7000 + i)))"; done
@@ -94,10 +95,10 @@ cmd_cluster() {
 
 cmd_bench() {
   cmd_build
-  local dir
-  dir=$(mktemp -d /tmp/chorus-bench.XXXXXX)
-  trap 'cluster_stop; rm -rf "$dir"' EXIT INT TERM
-  LOG_LEVEL=warn cluster_start 3 "${ENGINE:-rocksdb}" "$dir"
+  BENCH_DIR=$(mktemp -d /tmp/chorus-bench.XXXXXX)
+  trap 'cluster_stop; rm -rf "$BENCH_DIR"' EXIT
+  trap 'exit 130' INT TERM
+  LOG_LEVEL=warn cluster_start 3 "${ENGINE:-rocksdb}" "$BENCH_DIR"
   "$BUILD_DIR/bench/chorus-bench" --targets 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 \
     --connections 64 --keys 100000 --value-bytes 100 --read-ratio 0.5 --duration-s "${DURATION_S:-30}" \
     --w 2 --r 2 "$@"

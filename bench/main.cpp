@@ -98,6 +98,9 @@ int parse_and_run(int argc, char** argv) {
       static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, kThreadsDefaultMax));
   Flags flags;
   CLI::App app{"chorus-bench: closed-loop HTTP load generator for the Chorus KV API"};
+  // A flag given twice keeps the last value, so wrappers (./dev.sh bench) can pass defaults that
+  // the user's own arguments override.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_flags(app, &config, &flags);
   try {
     app.parse(argc, argv);

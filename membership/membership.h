@@ -23,7 +23,9 @@ struct ClusterView {
   std::vector<MemberState> states;   // indexed like ring->members()
 
   bool formed() const { return ring != nullptr; }
-  bool alive(size_t index) const { return index < states.size() && states[index] == MemberState::kAlive; }
+  bool alive(size_t index) const {
+    return index < states.size() && states[index] == MemberState::kAlive;
+  }
 };
 
 class Membership {

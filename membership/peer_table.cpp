@@ -32,8 +32,8 @@ bool PeerTable::learn(const Member& member) {
     return true;
   }
   Member& known = it->second.member;
-  if (formed_ || (known.peer_address == member.peer_address &&
-                  known.http_address == member.http_address)) {
+  if (formed_ ||
+      (known.peer_address == member.peer_address && known.http_address == member.http_address)) {
     return false;
   }
   known = member;

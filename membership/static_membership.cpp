@@ -3,10 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/coding.h"
 #include "core/limits.h"
@@ -39,16 +39,19 @@ bool get_member(Reader* in, Member* m) {
 
 const char* member_state_name(MemberState state) {
   switch (state) {
-    case MemberState::kAlive: return "alive";
-    case MemberState::kSuspect: return "suspect";
-    case MemberState::kDead: return "dead";
+    case MemberState::kAlive:
+      return "alive";
+    case MemberState::kSuspect:
+      return "suspect";
+    case MemberState::kDead:
+      return "dead";
   }
   return "unknown";
 }
 
-StaticMembership::StaticMembership(boost::asio::io_context& io, Transport* transport,
-                                   HlcClock* hlc, const Clock* clock,
-                                   StaticMembershipOptions options, MetricsRegistry* metrics)
+StaticMembership::StaticMembership(boost::asio::io_context& io, Transport* transport, HlcClock* hlc,
+                                   const Clock* clock, StaticMembershipOptions options,
+                                   MetricsRegistry* metrics)
     : io_(io),
       strand_(boost::asio::make_strand(io)),
       timer_(strand_),
@@ -58,7 +61,8 @@ StaticMembership::StaticMembership(boost::asio::io_context& io, Transport* trans
       options_(std::move(options)),
       table_(options_.self, options_.bootstrap_expect, options_.failure_timeout_ms),
       view_(std::make_shared<ClusterView>()),
-      alive_gauge_(metrics->gauge("chorus_members_alive", "Ring members currently alive, self included")),
+      alive_gauge_(
+          metrics->gauge("chorus_members_alive", "Ring members currently alive, self included")),
       transitions_(metrics->counter("chorus_member_liveness_changes_total",
                                     "Times a member flipped between alive and dead")) {}
 
@@ -73,7 +77,9 @@ void StaticMembership::stop() {
   boost::asio::post(strand_, [this] { timer_.cancel(); });
 }
 
-std::shared_ptr<const ClusterView> StaticMembership::view() const { return std::atomic_load(&view_); }
+std::shared_ptr<const ClusterView> StaticMembership::view() const {
+  return std::atomic_load(&view_);
+}
 
 void StaticMembership::on_member_alive(std::function<void(const std::string&)> listener) {
   alive_listeners_.push_back(std::move(listener));
@@ -89,6 +95,11 @@ void StaticMembership::schedule_tick() {
 
 void StaticMembership::tick() {
   if (stopped_) return;
+  if (!table_.formed()) {
+    // A cluster of one (--bootstrap-expect 1) hears no hello, so formation is tried here too.
+    maybe_form();
+    publish();
+  }
   std::vector<std::string> targets;
   for (const Member& m : table_.known()) {
     if (m.id != options_.self.id) targets.push_back(m.peer_address);
@@ -222,8 +233,8 @@ Status StaticMembership::load_persisted() {
     // P and N are fixed at cluster creation; silently adopting different flags would move data.
     if (partitions != options_.partitions || replicas != options_.replicas) {
       return Status::InvalidArgument(
-          path + " says partitions=" + std::to_string(partitions) + " replicas=" +
-          std::to_string(replicas) + " but the flags say partitions=" +
+          path + " says partitions=" + std::to_string(partitions) +
+          " replicas=" + std::to_string(replicas) + " but the flags say partitions=" +
           std::to_string(options_.partitions) + " replicas=" + std::to_string(options_.replicas));
     }
   } catch (const nlohmann::json::exception& e) {

@@ -1,8 +1,8 @@
 // StaticMembership: the bootstrap membership of the first slice (DESIGN.md §6 is the target).
 //
-// Each node is started with --seeds and --bootstrap-expect N. Nodes exchange Hello messages over the
-// internode transport (every message carries the sender's HLC and its view of the members); once N
-// members are known the ring is formed from exactly those members, persisted to
+// Each node is started with --seeds and --bootstrap-expect N. Nodes exchange Hello messages over
+// the internode transport (every message carries the sender's HLC and its view of the members);
+// once N members are known the ring is formed from exactly those members, persisted to
 // <data>/cluster.json (atomic rename + fsync) and never changed afterwards. A restarted node loads
 // that file and serves at once. Hellos double as heartbeats: a member not heard from within
 // failure_timeout_ms is dead until heard from again.

@@ -1,9 +1,9 @@
 #include "replication/coordinator.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/rpc_methods.h"
 #include "replication/quorum.h"
@@ -41,17 +41,17 @@ class RequestBase {
   void send_write(Self self, size_t index, const ReplicaWrite& message,
                   std::function<void(Result<ReplicaWriteReply>)> on_reply) {
     if (is_self(index)) return on_reply(ctx_.local->apply(message));
-    ctx_.transport->call(
-        member(index).peer_address, method_id(RpcMethod::kReplicaWrite), encode(message),
-        remaining_ms(), [self, on_reply = std::move(on_reply)](Result<std::string> raw) {
-          asio::post(self->strand_, [raw = std::move(raw), on_reply]() mutable {
-            if (!raw.ok()) return on_reply(raw.status());
-            ReplicaWriteReply reply;
-            Status st = decode(raw.value(), &reply);
-            if (!st.ok()) return on_reply(st);
-            on_reply(reply);
-          });
-        });
+    ctx_.transport->call(member(index).peer_address, method_id(RpcMethod::kReplicaWrite),
+                         encode(message), remaining_ms(),
+                         [self, on_reply = std::move(on_reply)](Result<std::string> raw) {
+                           asio::post(self->strand_, [raw = std::move(raw), on_reply]() mutable {
+                             if (!raw.ok()) return on_reply(raw.status());
+                             ReplicaWriteReply reply;
+                             Status st = decode(raw.value(), &reply);
+                             if (!st.ok()) return on_reply(st);
+                             on_reply(reply);
+                           });
+                         });
   }
 
   void observe(Timestamp ts) {
@@ -157,6 +157,8 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
       asio::post(strand_, [self = shared_from_this()] { self->send_round(); });
       return;
     } else {
+      ctx_.metrics.restamps_exhausted->inc();
+      superseded_ = true;
       quorum_->on_failure(target);
     }
     check_done();
@@ -194,9 +196,10 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
     if (quorum_->decision() == QuorumDecision::kSucceeded) {
       finish(Status::OK());
     } else if (quorum_->decision() == QuorumDecision::kFailed && quorum_->outstanding() == 0) {
-      finish(Status::Unavailable(std::to_string(quorum_->acks()) + " of " +
-                                 std::to_string(required_) +
-                                 " required replicas acknowledged the write"));
+      std::string message = std::to_string(quorum_->acks()) + " of " + std::to_string(required_) +
+                            " required replicas acknowledged the write";
+      if (superseded_) message += " (the key kept receiving newer concurrent writes; retry)";
+      finish(Status::Unavailable(std::move(message)));
     }
   }
 
@@ -222,6 +225,7 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
   int round_ = 0;
   std::optional<WriteQuorum> quorum_;
   std::vector<size_t> stand_ins_;
+  bool superseded_ = false;  // a replica still held a newer version after the last re-stamp
   bool finished_ = false;
 };
 
@@ -296,15 +300,16 @@ class ReadOp : public RequestBase, public std::enable_shared_from_this<ReadOp> {
     ctx_.metrics.repairs_blocking->inc(stale.size());
     for (size_t target : stale) {
       repaired_.push_back(target);
-      send_write(shared_from_this(), owners_[target], repair_message(),
-                 [self = shared_from_this()](Result<ReplicaWriteReply> reply) {
-                   if (!reply.ok()) self->repair_failed_ = true;
-                   if (--self->pending_repairs_ == 0 && !self->responded_) {
-                     self->respond(self->repair_failed_
-                                       ? Status::Unavailable("read repair of a stale replica failed")
-                                       : Status::OK());
-                   }
-                 });
+      send_write(
+          shared_from_this(), owners_[target], repair_message(),
+          [self = shared_from_this()](Result<ReplicaWriteReply> reply) {
+            if (!reply.ok()) self->repair_failed_ = true;
+            if (--self->pending_repairs_ == 0 && !self->responded_) {
+              self->respond(self->repair_failed_
+                                ? Status::Unavailable("read repair of a stale replica failed")
+                                : Status::OK());
+            }
+          });
     }
   }
 
@@ -370,8 +375,8 @@ class ReadOp : public RequestBase, public std::enable_shared_from_this<ReadOp> {
 }  // namespace
 
 Coordinator::Coordinator(asio::io_context& io, Membership* membership, Transport* transport,
-                         ReplicaService* local, HintStore* hints, HlcClock* hlc,
-                         const Clock* clock, CoordinatorOptions options, MetricsRegistry* m)
+                         ReplicaService* local, HintStore* hints, HlcClock* hlc, const Clock* clock,
+                         CoordinatorOptions options, MetricsRegistry* m)
     : io_(io),
       membership_(membership),
       transport_(transport),
@@ -393,7 +398,10 @@ Coordinator::Coordinator(asio::io_context& io, Membership* membership, Transport
           m->counter("chorus_replica_rpc_errors_total", "Failed replica RPCs", "op=\"read\""),
           m->counter("chorus_write_restamps_total",
                      "Writes re-stamped because a replica held a newer version"),
-          m->counter("chorus_read_repairs_total", "Replicas repaired by reads", "mode=\"blocking\""),
+          m->counter("chorus_write_restamps_exhausted_total",
+                     "Writes refused after the last re-stamp round still lost to a newer version"),
+          m->counter("chorus_read_repairs_total", "Replicas repaired by reads",
+                     "mode=\"blocking\""),
           m->counter("chorus_read_repairs_total", "Replicas repaired by reads",
                      "mode=\"background\""),
           m->counter("chorus_late_replies_total", "Replica replies after the request was answered"),
@@ -402,40 +410,31 @@ Coordinator::Coordinator(asio::io_context& io, Membership* membership, Transport
           m->gauge("chorus_coordinator_in_flight", "Requests being coordinated")},
       context_{io_, transport_, local_, hints_, hlc_, clock_, options_, metrics_, in_flight_} {}
 
-Result<int> Coordinator::resolve(int requested, int default_count, const Ring& ring) {
+// Admits a request: the ring must be formed, the requested count must fit N, and the in-flight
+// bound must have room. Returns the replica count required, or why the request is refused.
+Result<int> Coordinator::admit(int requested, int default_count, const ClusterView& view) {
+  if (!view.formed()) return Status::Unavailable("the ring is not formed yet");
   const int count = requested == 0 ? default_count : requested;
-  const int replicas = static_cast<int>(ring.owners(0).size());
+  const int replicas = static_cast<int>(view.ring->owners(0).size());
   if (count < 1 || count > replicas) {
     return Status::InvalidArgument("consistency level " + std::to_string(count) +
                                    " is outside 1.." + std::to_string(replicas));
   }
-  return count;
-}
-
-bool Coordinator::admit() {
   if (in_flight_.fetch_add(1) >= options_.requests_in_flight_max) {
     in_flight_.fetch_sub(1);
-    return false;
+    return Status::Busy("too many requests in flight");
   }
   metrics_.in_flight->set(static_cast<int64_t>(in_flight_.load()));
-  return true;
+  return count;
 }
 
 void Coordinator::write(WriteRequest request, std::function<void(WriteResponse)> done) {
   auto view = membership_->view();
-  WriteResponse failure;
-  if (!view->formed()) {
-    failure.status = Status::Unavailable("the ring is not formed yet");
-    return done(std::move(failure));
-  }
-  auto required = resolve(request.w, options_.write_quorum_default, *view->ring);
+  auto required = admit(request.w, options_.write_quorum_default, *view);
   if (!required.ok()) {
-    failure.status = required.status();
-    return done(std::move(failure));
-  }
-  if (!admit()) {
-    failure.status = Status::Busy("too many requests in flight");
-    return done(std::move(failure));
+    WriteResponse refused;
+    refused.status = required.status();
+    return done(std::move(refused));
   }
   std::make_shared<WriteOp>(context_, std::move(view), std::move(request), *required,
                             std::move(done))
@@ -444,19 +443,11 @@ void Coordinator::write(WriteRequest request, std::function<void(WriteResponse)>
 
 void Coordinator::read(ReadRequest request, std::function<void(ReadResponse)> done) {
   auto view = membership_->view();
-  ReadResponse failure;
-  if (!view->formed()) {
-    failure.status = Status::Unavailable("the ring is not formed yet");
-    return done(std::move(failure));
-  }
-  auto required = resolve(request.r, options_.read_quorum_default, *view->ring);
+  auto required = admit(request.r, options_.read_quorum_default, *view);
   if (!required.ok()) {
-    failure.status = required.status();
-    return done(std::move(failure));
-  }
-  if (!admit()) {
-    failure.status = Status::Busy("too many requests in flight");
-    return done(std::move(failure));
+    ReadResponse refused;
+    refused.status = required.status();
+    return done(std::move(refused));
   }
   std::make_shared<ReadOp>(context_, std::move(view), std::move(request), *required,
                            std::move(done))

@@ -1,7 +1,7 @@
 #include "replication/hint_delivery.h"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "core/rpc_methods.h"
 #include "replication/messages.h"

@@ -1,10 +1,10 @@
 // HintStore: durable hinted-handoff records, kept in their own engine (<data>/hints).
 //
-// When an owner of a key cannot take a write (it is down, or the RPC to it failed), the write is kept
-// here as a hint for that owner and delivered when it is reachable again (HintDelivery). Hints are
-// bounded per target (bytes) and by age; past a bound, add() refuses with Busy: the write itself
-// still succeeds if W was met, and anti-entropy repairs the rest (DESIGN.md §5). Hints never count
-// toward W.
+// When an owner of a key cannot take a write (it is down, or the RPC to it failed), the write is
+// kept here as a hint for that owner and delivered when it is reachable again (HintDelivery). Hints
+// are bounded per target (bytes) and by age; past a bound, add() refuses with Busy: the write
+// itself still succeeds if W was met, and anti-entropy repairs the rest (DESIGN.md §5). Hints never
+// count toward W.
 //
 // Engine layout: 'h' + target id + '\0' + big-endian u64 sequence -> fixed64 stored_wall_ms,
 // fixed32 partition, length-prefixed key, encoded record (checksummed).

@@ -8,7 +8,9 @@ namespace {
 
 constexpr size_t kRecordBytesMax = kValueBytesMaxLimit + kRecordOverheadBytesMax;
 
-Status malformed(const char* what) { return Status::Corruption(std::string("malformed ") + what); }
+Status malformed(const char* what) {
+  return Status::Corruption(std::string("malformed ") + what);
+}
 
 }  // namespace
 
@@ -79,8 +81,7 @@ Status decode(std::string_view bytes, ReplicaRead* m) {
   Reader in(bytes);
   uint64_t hlc = 0;
   std::string_view key;
-  if (!in.get_fixed64(&hlc) || !in.get_length_prefixed(&key, kKeyBytesMax) ||
-      in.remaining() != 0) {
+  if (!in.get_fixed64(&hlc) || !in.get_length_prefixed(&key, kKeyBytesMax) || in.remaining() != 0) {
     return malformed("ReplicaRead");
   }
   m->sender_hlc = Timestamp{hlc};

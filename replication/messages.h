@@ -16,8 +16,9 @@
 
 namespace chorus {
 
-// Coordinator -> replica: store this version if it is newer. With a non-empty hint_for, the receiver
-// is a stand-in for that owner and keeps the record as a durable hint instead of applying it.
+// Coordinator -> replica: store this version if it is newer. With a non-empty hint_for, the
+// receiver is a stand-in for that owner and keeps the record as a durable hint instead of applying
+// it.
 struct ReplicaWrite {
   Timestamp sender_hlc;
   std::string key;

@@ -38,10 +38,7 @@ void WriteQuorum::decide() {
 }
 
 ReadQuorum::ReadQuorum(size_t targets, size_t required)
-    : targets_(targets),
-      required_(required),
-      seen_(targets, Seen::kNone),
-      records_(targets) {
+    : targets_(targets), required_(required), seen_(targets, Seen::kNone), records_(targets) {
   assert(required >= 1);
   decide();
 }

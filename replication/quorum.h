@@ -1,8 +1,8 @@
 // Quorum bookkeeping for one request, as pure state machines (no I/O, no clocks, no threads).
 //
-// The coordinator feeds in each replica's reply as it arrives and asks for the decision. Each target
-// must report exactly once (a reply or a failure); reporting twice is a programming error and
-// asserts. A decision never changes once made, so late replies can be fed in safely.
+// The coordinator feeds in each replica's reply as it arrives and asks for the decision. Each
+// target must report exactly once (a reply or a failure); reporting twice is a programming error
+// and asserts. A decision never changes once made, so late replies can be fed in safely.
 #pragma once
 
 #include <cstddef>

@@ -35,16 +35,16 @@ Result<ReplicaWriteReply> ReplicaService::apply(const ReplicaWrite& request) {
   }
   ReplicaWriteReply reply;
   if (!request.hint_for.empty()) {
-    CHORUS_RETURN_IF_ERROR(
-        hints_->add(request.hint_for, request.key, request.partition, request.record, request.sync));
+    CHORUS_RETURN_IF_ERROR(hints_->add(request.hint_for, request.key, request.partition,
+                                       request.record, request.sync));
     reply.applied = true;
   } else {
     auto result = store_->apply(request.key, request.partition, request.record, request.sync);
     if (!result.ok()) return result.status();
     const Record& current = result->current;
     // Holding exactly this version already counts as applied: delivery is idempotent.
-    reply.applied = result->applied || (current.ts == request.record.ts &&
-                                         current.origin == request.record.origin);
+    reply.applied = result->applied ||
+                    (current.ts == request.record.ts && current.origin == request.record.origin);
     (reply.applied ? applied_ : superseded_)->inc();
     reply.current_ts = current.ts;
     reply.current_origin = current.origin;
@@ -81,7 +81,8 @@ void ReplicaService::handle_read(std::string payload, const Responder& respond) 
   if (!st.ok()) return respond(st, {});
   auto reply = read(request);
   if (!reply.ok()) {
-    if (reply.status().is_corruption()) spdlog::error("replica read: {}", reply.status().to_string());
+    if (reply.status().is_corruption())
+      spdlog::error("replica read: {}", reply.status().to_string());
     return respond(reply.status(), {});
   }
   respond(Status::OK(), encode(*reply));

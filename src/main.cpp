@@ -1,11 +1,11 @@
 // chorusd: one Chorus node. Flags come from the command line and, optionally, a JSON config file
 // (--config) whose keys are the flag names without dashes; the command line wins over the file.
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "node/node.h"
 
@@ -42,7 +42,8 @@ bool config_args(const std::string& path, std::vector<std::string>* args, std::s
       text = value.get<std::string>();
     } else if (value.is_array()) {
       for (const auto& item : value) {
-        text += (text.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
+        text +=
+            (text.empty() ? "" : ",") + (item.is_string() ? item.get<std::string>() : item.dump());
       }
     } else {
       text = value.dump();
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
   chorus::NodeOptions o;
   std::string seeds, engine = "rocksdb", log_level = "info", config;
   CLI::App app{"chorusd: a Chorus node (leaderless, Dynamo-style key-value store)"};
+  // The config file's flags come first and the command line's after them: the last one wins.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--config", config, "JSON file of flags (keys are flag names)");
   app.add_option("--id", o.id, "Node id, unique in the cluster ([A-Za-z0-9._-])")->required();
   app.add_option("--http", o.http_address, "HTTP API listen address host:port");

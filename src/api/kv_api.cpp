@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/encoding.h"
+#include "core/text.h"
 #include "api/request_parsing.h"
 
 namespace chorus {

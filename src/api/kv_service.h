@@ -1,9 +1,9 @@
 // KvService: what the HTTP API asks of the node. The api module parses and validates HTTP requests,
-// calls this interface, and maps the outcome to JSON responses; the node implements it on top of the
-// replication coordinator. Keeping it abstract lets the API be tested against a fake.
+// calls this interface, and maps the outcome to JSON responses; the node implements it on top of
+// the replication coordinator. Keeping it abstract lets the API be tested against a fake.
 //
-// Calls may complete on any thread (the `done` callback is invoked exactly once, possibly before the
-// call returns). Implementations must be thread-safe.
+// Calls may complete on any thread (the `done` callback is invoked exactly once, possibly before
+// the call returns). Implementations must be thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -29,22 +29,27 @@ struct Consistency {
   // The replica count this level asks for given N replicas and the configured default.
   int resolve(int replicas, int default_count) const {
     switch (kind) {
-      case Kind::kDefault: return default_count;
-      case Kind::kCount: return count;
-      case Kind::kOne: return 1;
-      case Kind::kQuorum: return replicas / 2 + 1;
-      case Kind::kAll: return replicas;
+      case Kind::kDefault:
+        return default_count;
+      case Kind::kCount:
+        return count;
+      case Kind::kOne:
+        return 1;
+      case Kind::kQuorum:
+        return replicas / 2 + 1;
+      case Kind::kAll:
+        return replicas;
     }
     return default_count;
   }
 };
 
 struct WriteArgs {
-  std::string key;            // 1..kKeyBytesMax bytes, already validated by the API
-  std::string value;          // <= max value bytes, already validated; empty for deletes
-  bool tombstone = false;     // true for DELETE
-  uint64_t ttl_s = 0;         // 0 = no expiry
-  bool sync = false;          // fsync the engine WAL before acknowledging
+  std::string key;         // 1..kKeyBytesMax bytes, already validated by the API
+  std::string value;       // <= max value bytes, already validated; empty for deletes
+  bool tombstone = false;  // true for DELETE
+  uint64_t ttl_s = 0;      // 0 = no expiry
+  bool sync = false;       // fsync the engine WAL before acknowledging
   Consistency w;
 };
 
@@ -54,8 +59,8 @@ struct WriteOutcome {
   Status status;
   int acks = 0;
   int required = 0;
-  Timestamp ts;       // the version written, when OK
-  std::string node;   // the coordinator that stamped it
+  Timestamp ts;      // the version written, when OK
+  std::string node;  // the coordinator that stamped it
 };
 
 struct ReadArgs {

@@ -8,7 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "cli/encoding.h"
+#include "core/text.h"
 #include "cli/format.h"
 #include "core/limits.h"
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "cli/encoding.h"
+#include "core/text.h"
 
 namespace chorus::cli {
 namespace {

@@ -4,8 +4,8 @@
 // uint64, so comparing timestamps is comparing integers. A Version adds the id of the node that
 // stamped it as the tie-break, so every replica picks the same winner between two versions.
 //
-// HlcClock hands out strictly increasing timestamps that never fall behind the wall clock nor behind
-// any timestamp observed from a peer. It is thread-safe and lock-free (one atomic word).
+// HlcClock hands out strictly increasing timestamps that never fall behind the wall clock nor
+// behind any timestamp observed from a peer. It is thread-safe and lock-free (one atomic word).
 #pragma once
 
 #include <atomic>

@@ -17,7 +17,8 @@ constexpr size_t kValueBytesMaxLimit = 8 << 20;
 constexpr size_t kNodeIdBytesMax = 64;
 constexpr size_t kRecordOverheadBytesMax = 128 + kNodeIdBytesMax;
 // One internode frame carries at most one record plus its key and a small message header.
-constexpr size_t kFrameBytesMax = kValueBytesMaxLimit + kKeyBytesMax + kRecordOverheadBytesMax + 4096;
+constexpr size_t kFrameBytesMax =
+    kValueBytesMaxLimit + kKeyBytesMax + kRecordOverheadBytesMax + 4096;
 
 static_assert(kValueBytesMaxDefault <= kValueBytesMaxLimit);
 static_assert(kFrameBytesMax > kValueBytesMaxLimit + kKeyBytesMax + kRecordOverheadBytesMax);

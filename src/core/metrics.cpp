@@ -85,7 +85,8 @@ std::string MetricsRegistry::render() const {
           const bool last = i + 1 == Histogram::kBoundsUs.size();
           const std::string le =
               "le=\"" + (last ? std::string("+Inf") : seconds(Histogram::kBoundsUs[i])) + "\"";
-          out += with_labels(name + "_bucket", labels, le) + " " + std::to_string(cumulative) + "\n";
+          out +=
+              with_labels(name + "_bucket", labels, le) + " " + std::to_string(cumulative) + "\n";
         }
         out += with_labels(name + "_sum", labels) + " " + seconds(h.sum_us()) + "\n";
         out += with_labels(name + "_count", labels) + " " + std::to_string(h.count()) + "\n";

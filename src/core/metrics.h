@@ -1,9 +1,9 @@
 // Metrics: counters, gauges and latency histograms, rendered in the Prometheus text format.
 //
-// A MetricsRegistry is owned by the node and handed to components, which register their metrics once
-// at construction and keep the returned pointers (valid for the registry's lifetime). Updating a
-// metric is a relaxed atomic operation, safe from any thread; registration and render() take a mutex
-// that is never held while a metric is updated.
+// A MetricsRegistry is owned by the node and handed to components, which register their metrics
+// once at construction and keep the returned pointers (valid for the registry's lifetime). Updating
+// a metric is a relaxed atomic operation, safe from any thread; registration and render() take a
+// mutex that is never held while a metric is updated.
 #pragma once
 
 #include <array>
@@ -41,7 +41,7 @@ class Gauge {
 class Histogram {
  public:
   static constexpr std::array<uint64_t, 18> kBoundsUs = {
-      50,     100,    250,     500,     1'000,   2'500,     5'000,     10'000,    25'000,
+      50,     100,     250,     500,     1'000,     2'500,     5'000,     10'000,     25'000,
       50'000, 100'000, 250'000, 500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000, UINT64_MAX};
 
   void observe_us(uint64_t us);
@@ -57,10 +57,11 @@ class Histogram {
 
 class MetricsRegistry {
  public:
-  // `name` is a Prometheus metric name (e.g. "chorus_requests_total"); `labels` is either empty or a
-  // preformatted label list such as `op="get",code="200"`. Registering the same name and labels twice
-  // returns the same metric.
-  Counter* counter(const std::string& name, const std::string& help, const std::string& labels = {});
+  // `name` is a Prometheus metric name (e.g. "chorus_requests_total"); `labels` is either empty or
+  // a preformatted label list such as `op="get",code="200"`. Registering the same name and labels
+  // twice returns the same metric.
+  Counter* counter(const std::string& name, const std::string& help,
+                   const std::string& labels = {});
   Gauge* gauge(const std::string& name, const std::string& help, const std::string& labels = {});
   Histogram* histogram(const std::string& name, const std::string& help,
                        const std::string& labels = {});

@@ -35,14 +35,16 @@ Status decode_record(std::string_view bytes, Record* record) {
   if (bytes.size() < kChecksumBytes + 2) return Status::Corruption("record too short");
   const size_t body = bytes.size() - kChecksumBytes;
   const uint64_t stored = decode_fixed64(bytes.data() + body);
-  if (XXH3_64bits(bytes.data(), body) != stored) return Status::Corruption("record checksum mismatch");
+  if (XXH3_64bits(bytes.data(), body) != stored)
+    return Status::Corruption("record checksum mismatch");
 
   Reader in(bytes.substr(0, body));
   uint8_t format = 0, flags = 0;
   uint64_t ts = 0;
   std::string_view origin, value;
   if (!in.get_u8(&format)) return Status::Corruption("record truncated");
-  if (format != kFormat) return Status::Corruption("unknown record format " + std::to_string(format));
+  if (format != kFormat)
+    return Status::Corruption("unknown record format " + std::to_string(format));
   if (!in.get_u8(&flags) || !in.get_fixed64(&ts) || !in.get_fixed64(&record->epoch) ||
       !in.get_fixed64(&record->expiry_ms) || !in.get_length_prefixed(&origin, kNodeIdBytesMax) ||
       !in.get_length_prefixed(&value, kValueBytesMaxLimit) || in.remaining() != 0) {

@@ -1,8 +1,8 @@
 // Record: one stored version of a key, and its versioned, checksummed binary encoding.
 //
 // A Record carries the value, the HLC timestamp and the id of the coordinator that stamped it (the
-// pair is the record's Version), a tombstone flag for deletes, the cluster epoch the coordinator saw,
-// and an optional expiry. Encoding layout (all integers little-endian):
+// pair is the record's Version), a tombstone flag for deletes, the cluster epoch the coordinator
+// saw, and an optional expiry. Encoding layout (all integers little-endian):
 //
 //   u8  format (=1) | u8 flags (bit0 tombstone) | u64 timestamp | u64 epoch | u64 expiry_ms
 //   varint+bytes origin | varint+bytes value | u64 xxh3_64 of every preceding byte
@@ -45,8 +45,8 @@ void encode_record_to(const Record& record, std::string* out);
 // On success fills *record. On failure returns Corruption and leaves *record unspecified.
 [[nodiscard]] Status decode_record(std::string_view bytes, Record* record);
 
-// A 64-bit digest of the record's identity and content (value, version, flags, expiry); two replicas
-// holding the same version of a key have the same digest. Used by the anti-entropy index.
+// A 64-bit digest of the record's identity and content (value, version, flags, expiry); two
+// replicas holding the same version of a key have the same digest. Used by the anti-entropy index.
 uint64_t record_digest(const Record& record);
 
 }  // namespace chorus

@@ -12,6 +12,8 @@ enum class RpcMethod : uint16_t {
   kReplicaRead = 11,
 };
 
-inline uint16_t method_id(RpcMethod m) { return static_cast<uint16_t>(m); }
+inline uint16_t method_id(RpcMethod m) {
+  return static_cast<uint16_t>(m);
+}
 
 }  // namespace chorus

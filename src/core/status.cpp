@@ -4,15 +4,24 @@ namespace chorus {
 
 const char* Status::code_name(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kNotFound: return "NotFound";
-    case Code::kCorruption: return "Corruption";
-    case Code::kIOError: return "IOError";
-    case Code::kInvalidArgument: return "InvalidArgument";
-    case Code::kUnavailable: return "Unavailable";
-    case Code::kTimeout: return "Timeout";
-    case Code::kTooLarge: return "TooLarge";
-    case Code::kBusy: return "Busy";
+    case Code::kOk:
+      return "OK";
+    case Code::kNotFound:
+      return "NotFound";
+    case Code::kCorruption:
+      return "Corruption";
+    case Code::kIOError:
+      return "IOError";
+    case Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Code::kUnavailable:
+      return "Unavailable";
+    case Code::kTimeout:
+      return "Timeout";
+    case Code::kTooLarge:
+      return "TooLarge";
+    case Code::kBusy:
+      return "Busy";
   }
   return "Unknown";
 }

@@ -64,7 +64,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result built from an OK Status has no value");
     if (status_.ok()) status_ = Status::InvalidArgument("Result built from OK status");
@@ -97,8 +97,8 @@ class [[nodiscard]] Result {
 }  // namespace chorus
 
 // Return early from the enclosing function when `expr` yields a non-OK Status.
-#define CHORUS_RETURN_IF_ERROR(expr)        \
-  do {                                      \
-    ::chorus::Status _chorus_st = (expr);   \
+#define CHORUS_RETURN_IF_ERROR(expr)         \
+  do {                                       \
+    ::chorus::Status _chorus_st = (expr);    \
     if (!_chorus_st.ok()) return _chorus_st; \
   } while (0)

@@ -5,12 +5,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <regex>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "api/http_server.h"
@@ -58,7 +58,8 @@ Status validate(const NodeOptions& o) {
                                    std::to_string(kValueBytesMaxLimit));
   }
   if (o.threads < 0 || o.threads > 256) return Status::InvalidArgument("--threads must be 0..256");
-  if (o.request_timeout_ms < 10) return Status::InvalidArgument("--request-timeout-ms must be >= 10");
+  if (o.request_timeout_ms < 10)
+    return Status::InvalidArgument("--request-timeout-ms must be >= 10");
   return Status::OK();
 }
 
@@ -143,9 +144,12 @@ Status Node::start() {
 
   p.transport->set_handler([&p](uint16_t method, std::string payload, Responder respond) {
     switch (static_cast<RpcMethod>(method)) {
-      case RpcMethod::kHello: return p.membership->handle_hello(std::move(payload), respond);
-      case RpcMethod::kReplicaWrite: return p.replica->handle_write(std::move(payload), respond);
-      case RpcMethod::kReplicaRead: return p.replica->handle_read(std::move(payload), respond);
+      case RpcMethod::kHello:
+        return p.membership->handle_hello(std::move(payload), respond);
+      case RpcMethod::kReplicaWrite:
+        return p.replica->handle_write(std::move(payload), respond);
+      case RpcMethod::kReplicaRead:
+        return p.replica->handle_read(std::move(payload), respond);
     }
     respond(Status::InvalidArgument("unknown method " + std::to_string(method)), {});
   });

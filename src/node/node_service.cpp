@@ -80,7 +80,9 @@ nlohmann::json NodeService::cluster_status() {
   return j;
 }
 
-bool NodeService::ready() { return membership_->view()->formed(); }
+bool NodeService::ready() {
+  return membership_->view()->formed();
+}
 
 nlohmann::json NodeService::debug_owners(const std::string& key) {
   auto view = membership_->view();

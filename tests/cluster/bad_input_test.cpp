@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <httplib.h>
+#include <catch2/catch.hpp>
 
 #include "tests/cluster/cluster_fixture.h"
 
@@ -41,8 +41,7 @@ std::string error_code(const httplib::Result& r) {
 
 }  // namespace
 
-TEST_CASE("Bad requests get JSON errors with the right status and the node stays up",
-          "[cluster]") {
+TEST_CASE("Bad requests get JSON errors with the right status and the node stays up", "[cluster]") {
   ClusterOptions options;
   options.extra_args = {"--max-value-bytes=1024"};
   LocalCluster cluster(options);
@@ -85,8 +84,7 @@ TEST_CASE("Bad requests get JSON errors with the right status and the node stays
   REQUIRE(kv.get("after", 2).value == "fine");
 }
 
-TEST_CASE("A client that sends headers byte by byte and stops does not block others",
-          "[cluster]") {
+TEST_CASE("A client that sends headers byte by byte and stops does not block others", "[cluster]") {
   LocalCluster cluster;
   start_or_fail(cluster);
   std::vector<int> slow;

@@ -17,19 +17,6 @@ constexpr int kClients = 4;
 constexpr int kSharedKeys = 8;
 constexpr int kOwnKeysPerClient = 16;
 
-WriteOutcome write_outcome(const WriteReply& w) {
-  if (w.ok()) return WriteOutcome::ok(w.timestamp);
-  // 4xx: refused before anything was stored. Anything else may or may not have been applied.
-  if (w.http_status >= 400 && w.http_status < 500) return WriteOutcome::failed();
-  return WriteOutcome::indeterminate();
-}
-
-ReadOutcome read_outcome(const ReadReply& r) {
-  if (r.ok() && r.value) return ReadOutcome::ok(*r.value, r.timestamp);
-  if (r.not_found()) return ReadOutcome::not_found();
-  return ReadOutcome::failed();
-}
-
 // One client: random reads, writes and deletes over its own keys and the shared ones, rotating
 // coordinators, until told to stop.
 void client_loop(const LocalCluster& cluster, int client, History* history,
@@ -38,34 +25,36 @@ void client_loop(const LocalCluster& cluster, int client, History* history,
   std::vector<KvClient> nodes;
   ClientOptions fast;
   fast.read_timeout_ms = 4000;
-  for (int i = 1; i <= 3; ++i) nodes.emplace_back(cluster.node(i).host, cluster.node(i).http_port, fast);
+  for (int i = 1; i <= 3; ++i)
+    nodes.emplace_back(cluster.node(i).host, cluster.node(i).http_port, fast);
   for (int op = 0; !stop->load(); ++op) {
     const bool shared = rng() % 2 == 0;
-    const std::string key = shared ? "shared-" + std::to_string(rng() % kSharedKeys)
-                                   : "c" + std::to_string(client) + "-" +
-                                         std::to_string(rng() % kOwnKeysPerClient);
+    const std::string key =
+        shared ? "shared-" + std::to_string(rng() % kSharedKeys)
+               : "c" + std::to_string(client) + "-" + std::to_string(rng() % kOwnKeysPerClient);
     KvClient& node = nodes[rng() % nodes.size()];
     const uint64_t start = now_ns();
     const uint32_t dice = rng() % 20;
     if (dice < 9) {
       const std::string value = "c" + std::to_string(client) + "-op" + std::to_string(op);
       WriteReply w = node.put(key, value, "quorum");
-      history->write(key, value, start, now_ns(), write_outcome(w));
+      history->write(key, value, start, now_ns(), to_write_outcome(w));
     } else if (dice < 11) {
       WriteReply d = node.del(key, "quorum");
-      history->del(key, start, now_ns(), write_outcome(d));
+      history->del(key, start, now_ns(), to_write_outcome(d));
     } else {
       ReadReply r = node.get(key, "quorum");
-      history->read(key, start, now_ns(), read_outcome(r));
+      history->read(key, start, now_ns(), to_read_outcome(r));
     }
   }
 }
 
 }  // namespace
 
-TEST_CASE("Concurrent clients lose no acknowledged write and see no stale quorum read while a "
-          "node is killed and restarted",
-          "[cluster]") {
+TEST_CASE(
+    "Concurrent clients lose no acknowledged write and see no stale quorum read while a "
+    "node is killed and restarted",
+    "[cluster]") {
   LocalCluster cluster;
   start_or_fail(cluster);
   History history;
@@ -104,7 +93,8 @@ TEST_CASE("Concurrent clients lose no acknowledged write and see no stale quorum
   };
   for (int k = 0; k < kSharedKeys; ++k) verify("shared-" + std::to_string(k));
   for (int c = 0; c < kClients; ++c) {
-    for (int k = 0; k < kOwnKeysPerClient; ++k) verify("c" + std::to_string(c) + "-" + std::to_string(k));
+    for (int k = 0; k < kOwnKeysPerClient; ++k)
+      verify("c" + std::to_string(c) + "-" + std::to_string(k));
   }
 
   HistoryReport report = history.check();
@@ -117,21 +107,27 @@ TEST_CASE("Concurrent clients lose no acknowledged write and see no stale quorum
   CHECK(report.unknown_values.count == 0);
 }
 
-TEST_CASE("Sequential writes to one key through rotating coordinators leave the last one "
-          "readable everywhere",
-          "[cluster]") {
+TEST_CASE(
+    "Sequential writes to one key through rotating coordinators leave the last one "
+    "readable everywhere",
+    "[cluster]") {
   LocalCluster cluster;
   start_or_fail(cluster);
   std::vector<KvClient> nodes;
   for (int i = 1; i <= 3; ++i) nodes.push_back(client_for(cluster, i));
-  uint64_t last_ts = 0;
+  WriteOutcome last = WriteOutcome::ok(0, "");
   for (int i = 0; i < 150; ++i) {
     WriteReply w = nodes[i % 3].put("rotating", "v" + std::to_string(i), "quorum");
     REQUIRE(w.http_status == 200);
-    // A later write always carries a later version, whichever node stamped it.
-    REQUIRE(w.timestamp > last_ts);
-    last_ts = w.timestamp;
+    // A later write always carries a later version (timestamp, then stamping node), whichever
+    // node stamped it: two coordinators may pick the same HLC value, and the node id orders them.
+    const WriteOutcome current = WriteOutcome::ok(w.timestamp, w.node);
+    INFO("write " << i << " at " << w.timestamp << "/" << w.node << " after " << last.timestamp
+                  << "/" << last.node);
+    REQUIRE(newer_version(current, last));
+    last = current;
   }
+  const uint64_t last_ts = last.timestamp;
   for (auto& node : nodes) {
     ReadReply r = node.get("rotating", "quorum");
     REQUIRE(r.value == "v149");

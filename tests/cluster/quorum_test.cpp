@@ -43,9 +43,10 @@ TEST_CASE("Writes at W=2 are readable at R=2 from every node", "[cluster]") {
   }
 }
 
-TEST_CASE("With one node killed W=2 and R=2 still work - W=3 answers 503 naming 2 acks - the "
-          "restarted node receives its hints",
-          "[cluster]") {
+TEST_CASE(
+    "With one node killed W=2 and R=2 still work - W=3 answers 503 naming 2 acks - the "
+    "restarted node receives its hints",
+    "[cluster]") {
   const std::string engine = engine_under_test();
   ClusterOptions options;
   options.engine = engine;
@@ -110,9 +111,7 @@ TEST_CASE("Read repair brings a restarted node up to date when hints are off", "
   }
   // Wait until node 1 sees node 3 alive again, then read at R=all: the stale replica is among
   // the repliers, so the read repairs it before answering.
-  REQUIRE(poll_until(kConvergeTimeoutMs, [&] {
-    return c1.get("rr-0", "all").http_status == 200;
-  }));
+  REQUIRE(poll_until(kConvergeTimeoutMs, [&] { return c1.get("rr-0", "all").http_status == 200; }));
   for (int i = 0; i < 50; ++i) {
     ReadReply r = c1.get("rr-" + std::to_string(i), "all");
     REQUIRE(r.value == "v" + std::to_string(i));

@@ -217,7 +217,7 @@ JsonReply KvClient::get_raw(const std::string& path) {
 }
 
 WriteOutcome to_write_outcome(const WriteReply& reply) {
-  if (reply.ok()) return WriteOutcome::ok(reply.timestamp);
+  if (reply.ok()) return WriteOutcome::ok(reply.timestamp, reply.node);
   if (reply.http_status >= 400 && reply.http_status < 500) return WriteOutcome::failed();
   return WriteOutcome::indeterminate();
 }

@@ -91,7 +91,7 @@ class KeyChecker {
   void check_later_writes() {
     for (const WriteRecord* later : acked_by_end_) {
       const WriteRecord* earlier = newest_acked_ended_before(later->start_ns);
-      if (earlier == nullptr || later->outcome.timestamp > earlier->outcome.timestamp) continue;
+      if (earlier == nullptr || newer_version(later->outcome, earlier->outcome)) continue;
       report_->later_write_lost.add("key '" + key_ + "': " + describe(*later) + " started after " +
                                     describe(*earlier) +
                                     " was acknowledged, but its timestamp is not newer");

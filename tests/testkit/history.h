@@ -51,11 +51,21 @@ struct WriteOutcome {
   enum class Kind { kOk, kFailed, kIndeterminate };
   Kind kind = Kind::kIndeterminate;
   uint64_t timestamp = 0;  // HLC timestamp of the acknowledged version, for kOk
+  std::string node;        // the coordinator that stamped it (the tie-break), when known
 
-  static WriteOutcome ok(uint64_t timestamp) { return {Kind::kOk, timestamp}; }
-  static WriteOutcome failed() { return {Kind::kFailed, 0}; }
-  static WriteOutcome indeterminate() { return {Kind::kIndeterminate, 0}; }
+  static WriteOutcome ok(uint64_t timestamp, std::string node = {}) {
+    return {Kind::kOk, timestamp, std::move(node)};
+  }
+  static WriteOutcome failed() { return {Kind::kFailed, 0, {}}; }
+  static WriteOutcome indeterminate() { return {Kind::kIndeterminate, 0, {}}; }
 };
+
+// True when a's version is newer than b's in Chorus's order: timestamp first, then the stamping
+// node's id. Equal timestamps with a node unknown cannot be ordered: false.
+inline bool newer_version(const WriteOutcome& a, const WriteOutcome& b) {
+  if (a.timestamp != b.timestamp) return a.timestamp > b.timestamp;
+  return !a.node.empty() && !b.node.empty() && a.node > b.node;
+}
 
 struct ReadOutcome {
   enum class Kind { kOk, kNotFound, kFailed };

@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "api/encoding.h"
+#include "core/text.h"
 #include "api/request_parsing.h"
 #include "core/clock.h"
 #include "core/limits.h"

@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "api/encoding.h"
+#include "core/text.h"
 #include "core/limits.h"
 
 namespace chorus {

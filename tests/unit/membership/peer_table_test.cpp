@@ -5,7 +5,9 @@
 using namespace chorus;
 
 namespace {
-Member m(const char* id) { return Member{id, std::string(id) + ":7000", std::string(id) + ":8080"}; }
+Member m(const char* id) {
+  return Member{id, std::string(id) + ":7000", std::string(id) + ":8080"};
+}
 }  // namespace
 
 TEST_CASE("The ring forms once bootstrap-expect members are known - exactly once") {

@@ -58,8 +58,10 @@ TEST_CASE("Quorum decisions match a brute-force count over every reply order") {
           size_t a = 0, f = 0;
           for (size_t j = 0; j <= i && expected == QuorumDecision::kPending; ++j) {
             ((pattern >> j) & 1) ? ++a : ++f;
-            if (a >= required) expected = QuorumDecision::kSucceeded;
-            else if (a + (n - a - f) < required) expected = QuorumDecision::kFailed;
+            if (a >= required)
+              expected = QuorumDecision::kSucceeded;
+            else if (a + (n - a - f) < required)
+              expected = QuorumDecision::kFailed;
           }
           REQUIRE(q.decision() == expected);
         }

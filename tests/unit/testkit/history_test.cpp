@@ -246,5 +246,24 @@ TEST_CASE("concurrent clients of a linearizable store produce a clean history", 
   CHECK(report.keys_verified == size_t{kKeys});
 }
 
+TEST_CASE("equal timestamps are ordered by the stamping node for later-write-wins", "[history]") {
+  // Two coordinators stamped the same HLC value; the node id decides which version is newer.
+  History ordered;
+  ordered.write("k", "a", 10, 20, WriteOutcome::ok(500, "n1"));
+  ordered.write("k", "b", 30, 40, WriteOutcome::ok(500, "n2"));
+  CHECK(ordered.check().later_write_lost.count == 0);
+
+  History reversed;
+  reversed.write("k", "a", 10, 20, WriteOutcome::ok(500, "n2"));
+  reversed.write("k", "b", 30, 40, WriteOutcome::ok(500, "n1"));
+  CHECK(reversed.check().later_write_lost.count == 1);
+
+  History unknown_node;  // without node ids, equal timestamps cannot be ordered: reported
+  unknown_node.write("k", "a", 10, 20, WriteOutcome::ok(500));
+  unknown_node.write("k", "b", 30, 40, WriteOutcome::ok(500));
+  CHECK(unknown_node.check().later_write_lost.count == 1);
+}
+
 }  // namespace
 }  // namespace chorus::testkit
+

@@ -1,4 +1,4 @@
-#include "api/encoding.h"
+#include "core/text.h"
 
 #include <array>
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Text encodings the HTTP API needs at its edge: standard base64 (RFC 4648 §4, for binary values in
+// Text encodings used at the edges (HTTP API, chorusctl, tests): standard base64 (RFC 4648 §4, for binary values in
 // JSON), percent-encoding (RFC 3986, for keys in paths and query parameters) and UTF-8 validation
 // (a key or value is echoed as a JSON string only when it is valid UTF-8).
 //
