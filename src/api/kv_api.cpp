@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/text.h"
 #include "api/request_parsing.h"
+#include "core/text.h"
 
 namespace chorus {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/text.h"
 #include "core/limits.h"
+#include "core/text.h"
 
 namespace chorus {
 namespace {

@@ -8,9 +8,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "core/text.h"
 #include "cli/format.h"
 #include "core/limits.h"
+#include "core/text.h"
 
 namespace chorus::cli {
 namespace {

@@ -1,6 +1,6 @@
-// Text encodings used at the edges (HTTP API, chorusctl, tests): standard base64 (RFC 4648 §4, for binary values in
-// JSON), percent-encoding (RFC 3986, for keys in paths and query parameters) and UTF-8 validation
-// (a key or value is echoed as a JSON string only when it is valid UTF-8).
+// Text encodings used at the edges (HTTP API, chorusctl, tests): standard base64 (RFC 4648 §4, for
+// binary values in JSON), percent-encoding (RFC 3986, for keys in paths and query parameters) and
+// UTF-8 validation (a key or value is echoed as a JSON string only when it is valid UTF-8).
 //
 // Pure functions on byte strings: thread-safe, no allocation beyond the returned string. Decoders
 // report malformed input as InvalidArgument with a message saying what is wrong; they never throw.

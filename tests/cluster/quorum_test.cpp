@@ -176,3 +176,30 @@ TEST_CASE("Cluster status - owners and health are served by every node", "[clust
     REQUIRE(client_for(cluster, node).get_json("/v1/debug/owners/abc").json["owners"] == expected);
   }
 }
+
+TEST_CASE("A paused node (SIGSTOP) does not stall quorum requests - it catches up when resumed",
+          "[cluster]") {
+  LocalCluster cluster;
+  start_or_fail(cluster);
+  REQUIRE(cluster.kill(3, SIGSTOP).ok());
+  // Node 3 accepts connections (the kernel does) but never answers: its RPCs can only time out.
+  // W=2 and R=2 are met by nodes 1 and 2 without waiting for it.
+  for (int i = 0; i < 60; ++i) {
+    KvClient c = client_for(cluster, 1 + i % 2);
+    REQUIRE(c.put("paused-" + std::to_string(i), "v" + std::to_string(i), 2).http_status == 200);
+    REQUIRE(c.get("paused-" + std::to_string(i), 2).value == "v" + std::to_string(i));
+  }
+  REQUIRE(cluster.kill(3, SIGCONT).ok());
+  // Requests that were queued to it while paused, and hints kept for it, bring it up to date.
+  const bool caught_up = poll_until(kConvergeTimeoutMs, [&] {
+    for (int i = 0; i < 60; ++i) {
+      if (!local_has(cluster, 3, "paused-" + std::to_string(i), "v" + std::to_string(i))) {
+        return false;
+      }
+    }
+    return true;
+  });
+  if (!caught_up) cluster.dump_all_logs();
+  REQUIRE(caught_up);
+  REQUIRE(client_for(cluster, 3).put("after-resume", "ok", "all").http_status == 200);
+}

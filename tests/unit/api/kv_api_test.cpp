@@ -8,10 +8,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "core/text.h"
 #include "api/request_parsing.h"
 #include "core/clock.h"
 #include "core/limits.h"
+#include "core/text.h"
 #include "fake_kv_service.h"
 #include "test_client.h"
 

@@ -4,8 +4,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "core/text.h"
 #include "core/limits.h"
+#include "core/text.h"
 
 namespace chorus {
 namespace {

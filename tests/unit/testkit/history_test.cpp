@@ -266,4 +266,3 @@ TEST_CASE("equal timestamps are ordered by the stamping node for later-write-win
 
 }  // namespace
 }  // namespace chorus::testkit
-
