@@ -1,6 +1,8 @@
 // chorusd: one Chorus node. Flags come from the command line and, optionally, a JSON config file
 // (--config) whose keys are the flag names without dashes; the command line wins over the file.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -51,6 +53,25 @@ bool config_args(const std::string& path, std::vector<std::string>* args, std::s
     args->push_back("--" + key + "=" + text);
   }
   return true;
+}
+
+// Every HTTP connection (up to 1024), peer connection and engine table file takes a descriptor; a
+// stock login shell allows 1024. Raise the soft limit to the hard one (capped) and say so if the
+// result is still low, instead of failing later with EMFILE under load.
+void raise_fd_limit() {
+  constexpr rlim_t kWantedFds = 65536;
+  constexpr rlim_t kLowFds = 4096;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t target = std::min(limit.rlim_max, kWantedFds);
+  if (limit.rlim_cur < target) {
+    limit.rlim_cur = target;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  }
+  if (limit.rlim_cur < kLowFds) {
+    spdlog::warn("open-file limit is {} (hard limit {}); raise it (ulimit -n) to at least {}",
+                 limit.rlim_cur, limit.rlim_max, kLowFds);
+  }
 }
 
 }  // namespace
@@ -105,6 +126,7 @@ int main(int argc, char** argv) {
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + o.id + "] %v");
+  raise_fd_limit();
   o.seeds = split(seeds);
   auto kind = chorus::parse_engine_kind(engine);
   if (!kind.ok() || *kind == chorus::EngineKind::kMemory) {
