@@ -112,7 +112,9 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
     quorum_.emplace(owners_.size(), static_cast<size_t>(required_));
     stand_ins_.clear();
     const int round = round_;
-    for (size_t i = 0; i < owners_.size() && !finished_; ++i) {
+    // Every owner gets the write even when the local apply already met W (w=1): the request
+    // finishing only stops the waiting, never the fan-out (DESIGN.md §5).
+    for (size_t i = 0; i < owners_.size(); ++i) {
       const size_t index = owners_[i];
       if (!is_self(index) && !view_->alive(index)) {
         quorum_->on_failure(i);
@@ -146,12 +148,18 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
       quorum_->on_failure(target);
     } else if (reply->applied) {
       quorum_->on_ack(target);
+    } else if (Status st = ctx_.hlc->observe(reply->current_ts); !st.ok()) {
+      // The newer version is stamped beyond our clock's drift bound: re-stamping cannot pass it.
+      spdlog::warn("write {}: replica {} holds a version from the future: {}", key_,
+                   member(index).id, st.to_string());
+      clock_refused_ = true;
+      quorum_->on_failure(target);
     } else if (round_ <= ctx_.options.restamp_rounds_max) {
       // The replica holds a newer version. Re-stamp past it so this write, which may have started
       // after that version was acknowledged, still wins (DESIGN.md §1).
       // Posted, not called: this reply may come from the synchronous local apply inside
-      // send_round's loop, which must finish with the quorum it started with.
-      observe(reply->current_ts);
+      // send_round's loop, which must finish with the quorum it started with. The clock has
+      // already observed the newer version (the condition above), so the next stamp passes it.
       ctx_.metrics.restamps->inc();
       ++round_;
       asio::post(strand_, [self = shared_from_this()] { self->send_round(); });
@@ -183,7 +191,7 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
   }
 
   void keep_hint(const std::string& owner_id) {
-    Status st = ctx_.hints->add(owner_id, key_, partition_, record_, false);
+    Status st = ctx_.hints->add(owner_id, key_, partition_, record_, request_.sync);
     if (st.ok()) {
       ctx_.metrics.hints_local->inc();
     } else {
@@ -199,6 +207,9 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
       std::string message = std::to_string(quorum_->acks()) + " of " + std::to_string(required_) +
                             " required replicas acknowledged the write";
       if (superseded_) message += " (the key kept receiving newer concurrent writes; retry)";
+      if (clock_refused_) {
+        message += " (a replica holds a version stamped too far in the future: check node clocks)";
+      }
       finish(Status::Unavailable(std::move(message)));
     }
   }
@@ -225,7 +236,8 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
   int round_ = 0;
   std::optional<WriteQuorum> quorum_;
   std::vector<size_t> stand_ins_;
-  bool superseded_ = false;  // a replica still held a newer version after the last re-stamp
+  bool superseded_ = false;     // a replica still held a newer version after the last re-stamp
+  bool clock_refused_ = false;  // a replica's newer version was beyond the HLC drift bound
   bool finished_ = false;
 };
 
@@ -295,15 +307,21 @@ class ReadOp : public RequestBase, public std::enable_shared_from_this<ReadOp> {
     const std::vector<size_t> stale = quorum_.stale_targets();
     if (stale.empty() || !quorum_.newest()) return respond(Status::OK());
     repairing_ = true;
-    repair_version_ = quorum_.newest()->ts;
+    // The answer is this version: a newer one arriving during the repair is on too few replicas
+    // to be returned yet (it is repaired in the background instead).
+    repair_record_ = *quorum_.newest();
     pending_repairs_ = stale.size();
     ctx_.metrics.repairs_blocking->inc(stale.size());
+    const ReplicaWrite message = repair_message();
     for (size_t target : stale) {
-      repaired_.push_back(target);
       send_write(
-          shared_from_this(), owners_[target], repair_message(),
-          [self = shared_from_this()](Result<ReplicaWriteReply> reply) {
-            if (!reply.ok()) self->repair_failed_ = true;
+          shared_from_this(), owners_[target], message,
+          [self = shared_from_this(), target](Result<ReplicaWriteReply> reply) {
+            if (reply.ok()) {
+              self->repaired_.push_back(target);  // background repair skips only these
+            } else {
+              self->repair_failed_ = true;
+            }
             if (--self->pending_repairs_ == 0 && !self->responded_) {
               self->respond(self->repair_failed_
                                 ? Status::Unavailable("read repair of a stale replica failed")
@@ -327,7 +345,8 @@ class ReadOp : public RequestBase, public std::enable_shared_from_this<ReadOp> {
   void repair_in_background() {
     if (background_done_ || !quorum_.newest()) return;
     background_done_ = true;
-    const bool same_version = quorum_.newest()->ts == repair_version_;
+    const bool same_version = repair_record_ && quorum_.newest()->ts == repair_record_->ts &&
+                              quorum_.newest()->origin == repair_record_->origin;
     for (size_t target : quorum_.stale_targets()) {
       if (same_version &&
           std::find(repaired_.begin(), repaired_.end(), target) != repaired_.end()) {
@@ -347,7 +366,9 @@ class ReadOp : public RequestBase, public std::enable_shared_from_this<ReadOp> {
     response.replies = static_cast<int>(quorum_.replies());
     response.required = required_;
     if (status.ok()) {
-      if (quorum_.newest()) {
+      if (repair_record_) {
+        response.record = repair_record_;
+      } else if (quorum_.newest()) {
         response.record = quorum_.newest();
       } else {
         status = Status::NotFound();
@@ -368,7 +389,7 @@ class ReadOp : public RequestBase, public std::enable_shared_from_this<ReadOp> {
   bool repair_failed_ = false;
   bool background_done_ = false;
   size_t pending_repairs_ = 0;
-  Timestamp repair_version_;
+  std::optional<Record> repair_record_;  // what a blocking repair wrote: the answer
   std::vector<size_t> repaired_;
 };
 

@@ -88,6 +88,8 @@ class Coordinator {
   void read(ReadRequest request, std::function<void(ReadResponse)> done);
 
   const CoordinatorOptions& options() const { return options_; }
+  // Requests admitted and not yet answered.
+  size_t in_flight() const { return in_flight_.load(); }
 
   // Shared with the per-request state machines in coordinator.cpp.
   struct Metrics {

@@ -28,7 +28,12 @@ void ReplicaService::observe(Timestamp sender_hlc) {
 
 Result<ReplicaWriteReply> ReplicaService::apply(const ReplicaWrite& request) {
   observe(request.sender_hlc);
-  observe(request.record.ts);
+  // A version stamped beyond our clock's drift bound is refused, not stored: stored, it would win
+  // every later write to the key until our wall clock caught up.
+  if (Status st = hlc_->observe(request.record.ts); !st.ok()) {
+    clock_refusals_->inc();
+    return Status::InvalidArgument("record timestamp refused: " + st.message());
+  }
   const uint32_t partitions = partitions_.load();
   if (partitions != 0 && partition_of(request.key, partitions) != request.partition) {
     return Status::InvalidArgument("partition does not match key");

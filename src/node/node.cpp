@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <regex>
 #include <thread>
 
@@ -67,6 +68,7 @@ struct Node::Parts {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   asio::signal_set signals{io, SIGINT, SIGTERM};
+  asio::steady_timer drain_timer{io};
   SystemClock clock;
   HlcClock hlc{&clock};
   MetricsRegistry metrics;
@@ -219,16 +221,30 @@ void Node::run() {
 void Node::stop() {
   Parts& p = *parts_;
   if (p.stopping.exchange(true)) return;
-  asio::post(p.io, [&p] {
+  asio::post(p.io, [this, &p] {
     boost::system::error_code ignored;
     p.signals.cancel(ignored);
+    // Stop taking requests, then let the ones in flight finish (their replica RPCs still need the
+    // transport) before the rest shuts down.
     if (p.http) p.http->close();
-    if (p.membership) p.membership->stop();
-    if (p.delivery) p.delivery->stop();
-    if (p.transport) p.transport->close();
-    // Let in-flight requests finish: run() returns once nothing is left to do.
-    p.work.reset();
+    drain(p.clock.steady_ms() + options_.request_timeout_ms);
   });
+}
+
+void Node::drain(uint64_t deadline_ms) {
+  Parts& p = *parts_;
+  const bool idle = !p.coordinator || p.coordinator->in_flight() == 0;
+  if (!idle && p.clock.steady_ms() < deadline_ms) {
+    p.drain_timer.expires_after(std::chrono::milliseconds(kDrainPollMs));
+    p.drain_timer.async_wait(
+        [this, deadline_ms](boost::system::error_code) { drain(deadline_ms); });
+    return;
+  }
+  if (p.membership) p.membership->stop();
+  if (p.delivery) p.delivery->stop();
+  if (p.transport) p.transport->close();
+  // run() returns once the handlers still queued have run.
+  p.work.reset();
 }
 
 }  // namespace chorus

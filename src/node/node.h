@@ -53,7 +53,13 @@ class Node {
   void stop();
 
  private:
+  // How often shutdown checks whether the requests in flight have finished.
+  static constexpr uint64_t kDrainPollMs = 10;
+
   struct Parts;
+  // Shuts the node down once no request is in flight or the deadline passed.
+  void drain(uint64_t deadline_ms);
+
   NodeOptions options_;
   std::unique_ptr<Parts> parts_;
 };

@@ -203,3 +203,26 @@ TEST_CASE("A paused node (SIGSTOP) does not stall quorum requests - it catches u
   REQUIRE(caught_up);
   REQUIRE(client_for(cluster, 3).put("after-resume", "ok", "all").http_status == 200);
 }
+
+TEST_CASE("A write at W=1 still reaches every owner", "[cluster]") {
+  LocalCluster cluster;
+  start_or_fail(cluster);
+  // Through each coordinator, so that the coordinator is sometimes the first owner (its local
+  // apply alone meets W=1) and sometimes not.
+  for (int i = 0; i < 30; ++i) {
+    KvClient c = client_for(cluster, 1 + i % 3);
+    REQUIRE(c.put("w1-" + std::to_string(i), "v" + std::to_string(i), 1).http_status == 200);
+  }
+  // No reads: only the write fan-out can have put the value on every node.
+  const bool everywhere = poll_until(kConvergeTimeoutMs, [&] {
+    for (int node = 1; node <= 3; ++node) {
+      for (int i = 0; i < 30; ++i) {
+        if (!local_has(cluster, node, "w1-" + std::to_string(i), "v" + std::to_string(i))) {
+          return false;
+        }
+      }
+    }
+    return true;
+  });
+  REQUIRE(everywhere);
+}
