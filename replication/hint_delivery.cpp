@@ -71,7 +71,10 @@ void HintDelivery::deliver_next() {
   if (!view->formed()) return;
   for (const std::string& target : hints_->targets()) {
     auto index = view->ring->index_of(target);
-    if (!index || !view->alive(*index)) continue;
+    if (!index || !view->alive(*index)) {
+      expire(target);
+      continue;
+    }
     const size_t count = std::min(options_.batch_max, static_cast<size_t>(tokens_));
     std::vector<Hint> batch;
     Status st = hints_->peek(target, count, &batch);
@@ -84,6 +87,27 @@ void HintDelivery::deliver_next() {
     deliver(target, *index, std::move(batch));
     return;
   }
+}
+
+// Hints for a target that stays away still age out: the oldest come first, so the scan stops at
+// the first one still young enough.
+void HintDelivery::expire(const std::string& target) {
+  std::vector<Hint> oldest;
+  Status st = hints_->peek(target, options_.batch_max, &oldest);
+  if (!st.ok()) {
+    spdlog::error("reading hints for {}: {}", target, st.to_string());
+    return;
+  }
+  const uint64_t now_wall = clock_->wall_ms();
+  std::vector<Hint> expired;
+  for (Hint& hint : oldest) {
+    if (now_wall <= hint.stored_wall_ms + hints_->options().age_max_ms) break;
+    expired.push_back(std::move(hint));
+  }
+  if (expired.empty()) return;
+  expired_->inc(expired.size());
+  st = hints_->remove(target, expired);
+  if (!st.ok()) spdlog::error("deleting expired hints for {}: {}", target, st.to_string());
 }
 
 void HintDelivery::deliver(const std::string& target, size_t member_index,

@@ -48,6 +48,7 @@ class HintDelivery {
   void schedule();
   void tick();
   void deliver_next();
+  void expire(const std::string& target);
   void deliver(const std::string& target, size_t member_index, std::vector<Hint> hints);
   void finish_batch(const std::string& target, std::vector<Hint> done, size_t delivered);
 

@@ -3,6 +3,8 @@
 #include "core/coding.h"
 #include "core/limits.h"
 
+#include <spdlog/spdlog.h>
+
 namespace chorus {
 namespace {
 
@@ -37,7 +39,9 @@ HintStore::HintStore(std::unique_ptr<Engine> engine, const Clock* clock, HintOpt
       stored_(metrics->counter("chorus_hints_stored_total", "Hints stored for unreachable owners")),
       refused_(metrics->counter("chorus_hints_refused_total",
                                 "Hints refused because the target's bound was reached")),
-      pending_bytes_(metrics->gauge("chorus_hints_pending_bytes", "Bytes of undelivered hints")) {}
+      pending_bytes_(metrics->gauge("chorus_hints_pending_bytes", "Bytes of undelivered hints")),
+      corrupt_(metrics->counter("chorus_hints_corrupt_total",
+                                "Hints that failed their checksum and were dropped")) {}
 
 std::string HintStore::prefix(const std::string& target) {
   std::string p = "h" + target;
@@ -91,12 +95,25 @@ Status HintStore::peek(const std::string& target, size_t max_count, std::vector<
   std::string end = begin;
   end.back() = '\1';
   auto it = engine_->scan(begin, end);
+  std::vector<Hint> corrupt;
   for (; it->valid() && out->size() < max_count; it->next()) {
     Hint hint;
-    CHORUS_RETURN_IF_ERROR(decode_hint(it->key(), it->value(), &hint));
+    Status st = decode_hint(it->key(), it->value(), &hint);
+    if (!st.ok()) {
+      // A damaged hint must not block the ones behind it. It is reported and dropped: hints are a
+      // shortcut, and read repair (and anti-entropy) still converge the key it carried.
+      spdlog::error("dropping corrupt hint for {}: {}", target, st.to_string());
+      corrupt_->inc();
+      Hint bad;
+      bad.engine_key.assign(it->key());
+      bad.bytes = it->key().size() + it->value().size();
+      corrupt.push_back(std::move(bad));
+      continue;
+    }
     out->push_back(std::move(hint));
   }
-  return it->status();
+  CHORUS_RETURN_IF_ERROR(it->status());
+  return remove(target, corrupt);
 }
 
 Status HintStore::remove(const std::string& target, const std::vector<Hint>& hints) {

@@ -58,7 +58,9 @@ class HintStore {
   Status add(const std::string& target, std::string_view key, uint32_t partition,
              const Record& record, bool sync);
 
-  // Up to max_count of the target's oldest hints. Corruption if a stored hint fails its checksum.
+  // Up to max_count of the target's oldest hints. A hint that fails its checksum is logged,
+  // counted (chorus_hints_corrupt_total) and deleted rather than returned or left to block the
+  // queue. IOError from the engine.
   Status peek(const std::string& target, size_t max_count, std::vector<Hint>* out);
 
   // Deletes delivered (or expired) hints of the target.
@@ -87,6 +89,7 @@ class HintStore {
   Counter* stored_;
   Counter* refused_;
   Gauge* pending_bytes_;
+  Counter* corrupt_;
 };
 
 }  // namespace chorus
