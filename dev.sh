@@ -5,6 +5,7 @@
 #   ./dev.sh test      build, then run every test through ctest
 #   ./dev.sh cluster   build, then run a local 3-node cluster in the foreground (Ctrl-C stops it)
 #   ./dev.sh bench     build, start a 3-node cluster, run the load generator, stop the cluster
+#   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft simulation over N seeds (or one seed)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -104,11 +105,29 @@ cmd_bench() {
     --w 2 --r 2 "$@"
 }
 
+cmd_sim() {
+  local seeds=500 seed=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --seeds) seeds=$2; shift 2 ;;
+      --seed) seed=$2; shift 2 ;;
+      *) log "unknown sim flag: $1 (use --seeds N or --seed S)"; exit 2 ;;
+    esac
+  done
+  cmd_build
+  if [ -n "$seed" ]; then
+    CHORUS_SIM_SEED=$seed "$BUILD_DIR/tests/sim/sim_tests" "raft simulation:*"
+  else
+    CHORUS_SIM_SEEDS=$seeds "$BUILD_DIR/tests/sim/sim_tests" "raft simulation:*"
+  fi
+}
+
 case "${1:-}" in
   deps) cmd_deps ;;
   build) cmd_build ;;
   test) shift; cmd_test "$@" ;;
   cluster) cmd_cluster ;;
   bench) shift; cmd_bench "$@" ;;
-  *) sed -n '2,8p' "$0"; exit 2 ;;
+  sim) shift; cmd_sim "$@" ;;
+  *) sed -n '2,9p' "$0"; exit 2 ;;
 esac

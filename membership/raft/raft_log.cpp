@@ -1,0 +1,142 @@
+#include "membership/raft/raft_log.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstdlib>
+
+namespace chorus::raft {
+
+const char* message_type_name(MessageType type) {
+  switch (type) {
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResp:
+      return "PreVoteResp";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResp:
+      return "VoteResp";
+    case MessageType::kAppend:
+      return "Append";
+    case MessageType::kAppendResp:
+      return "AppendResp";
+  }
+  return "?";
+}
+
+void MemoryStorage::append(const std::vector<Entry>& new_entries) {
+  if (new_entries.empty()) return;
+  const uint64_t first = new_entries.front().index;
+  // A gap would silently lose entries: a broken caller, not a recoverable error.
+  assert(first >= 1 && first <= entries_.size() + 1);
+  if (first < 1 || first > entries_.size() + 1) std::abort();
+  entries_.resize(first - 1);
+  entries_.insert(entries_.end(), new_entries.begin(), new_entries.end());
+}
+
+RaftLog::RaftLog(const std::vector<Entry>& persisted) {
+  entries_.push_back(Entry{});
+  for (const Entry& e : persisted) {
+    assert(e.index == entries_.size() && e.term >= entries_.back().term);
+    entries_.push_back(e);
+  }
+  stabled_ = last_index();
+}
+
+uint64_t RaftLog::term(uint64_t index) const {
+  return index <= last_index() ? entries_[index].term : 0;
+}
+
+const Entry& RaftLog::entry(uint64_t index) const {
+  assert(index >= 1 && index <= last_index());
+  if (index < 1 || index > last_index()) std::abort();
+  return entries_[index];
+}
+
+bool RaftLog::match_term(uint64_t index, uint64_t t) const {
+  return index <= last_index() && entries_[index].term == t;
+}
+
+bool RaftLog::is_up_to_date(uint64_t index, uint64_t t) const {
+  return t > last_term() || (t == last_term() && index >= last_index());
+}
+
+void RaftLog::append(std::vector<Entry> entries) {
+  for (Entry& e : entries) {
+    assert(e.index == last_index() + 1 && e.term >= last_term());
+    entries_.push_back(std::move(e));
+  }
+}
+
+uint64_t RaftLog::find_conflict(const std::vector<Entry>& entries) const {
+  for (const Entry& e : entries) {
+    if (!match_term(e.index, e.term)) return e.index;
+  }
+  return 0;
+}
+
+void RaftLog::truncate_and_append(const std::vector<Entry>& entries) {
+  const uint64_t first = entries.front().index;
+  // Log Matching + Leader Completeness mean a committed entry is never overwritten.
+  assert(first > committed_);
+  if (first <= committed_) std::abort();
+  entries_.resize(first);
+  stabled_ = std::min(stabled_, first - 1);
+  entries_.insert(entries_.end(), entries.begin(), entries.end());
+}
+
+std::optional<uint64_t> RaftLog::maybe_append(uint64_t prev_index, uint64_t prev_term,
+                                              uint64_t leader_commit,
+                                              const std::vector<Entry>& entries) {
+  if (!match_term(prev_index, prev_term)) return std::nullopt;
+  const uint64_t last_new = prev_index + entries.size();
+  const uint64_t conflict = find_conflict(entries);
+  if (conflict != 0) {
+    // Only the suffix from the first conflict on is new; a duplicate or reordered older Append
+    // must not truncate entries it already agrees with.
+    truncate_and_append(
+        std::vector<Entry>(entries.begin() + (conflict - prev_index - 1), entries.end()));
+  }
+  // Commit only up to what this message proved matches the leader, never past it: entries after
+  // last_new may be from a stale term.
+  commit_to(std::max(committed_, std::min(leader_commit, last_new)));
+  return last_new;
+}
+
+uint64_t RaftLog::find_conflict_by_term(uint64_t index, uint64_t t) const {
+  index = std::min(index, last_index());
+  while (index > 0 && term(index) > t) --index;
+  return index;
+}
+
+std::vector<Entry> RaftLog::slice(uint64_t lo, size_t max_count) const {
+  assert(lo >= 1 && lo <= last_index() + 1);
+  const uint64_t hi = std::min<uint64_t>(last_index() + 1, lo + max_count);
+  return std::vector<Entry>(entries_.begin() + lo, entries_.begin() + hi);
+}
+
+void RaftLog::commit_to(uint64_t index) {
+  assert(index <= last_index());
+  if (index > last_index()) std::abort();
+  committed_ = std::max(committed_, index);
+}
+
+std::vector<Entry> RaftLog::unstable_entries() const {
+  return std::vector<Entry>(entries_.begin() + stabled_ + 1, entries_.end());
+}
+
+std::vector<Entry> RaftLog::next_committed_entries() const {
+  return std::vector<Entry>(entries_.begin() + applied_ + 1, entries_.begin() + committed_ + 1);
+}
+
+void RaftLog::stable_to(uint64_t index) {
+  assert(index <= last_index());
+  stabled_ = std::max(stabled_, index);
+}
+
+void RaftLog::applied_to(uint64_t index) {
+  assert(index <= committed_ && index >= applied_);
+  applied_ = index;
+}
+
+}  // namespace chorus::raft
