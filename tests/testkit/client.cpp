@@ -1,66 +1,21 @@
 #include "tests/testkit/client.h"
 
+#include "core/text.h"
+
 #include <httplib.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <thread>
 
 namespace chorus::testkit {
 namespace {
 
-constexpr char kBase64Alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(const std::string& in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6) out += kBase64Alphabet[(n >> shift) & 63];
-  }
-  size_t rest = in.size() - i;
-  if (rest > 0) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    if (rest == 2) n |= uint8_t(in[i + 1]) << 8;
-    out += kBase64Alphabet[(n >> 18) & 63];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += rest == 2 ? kBase64Alphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-// Returns std::nullopt on a character outside the alphabet.
-std::optional<std::string> base64_decode(const std::string& in) {
-  std::string out;
-  uint32_t bits = 0;
-  int bit_count = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const char* pos = std::strchr(kBase64Alphabet, c);
-    if (c == '\0' || pos == nullptr) return std::nullopt;
-    bits = (bits << 6) | uint32_t(pos - kBase64Alphabet);
-    bit_count += 6;
-    if (bit_count >= 8) {
-      bit_count -= 8;
-      out += char((bits >> bit_count) & 0xFF);
-    }
-  }
-  return out;
-}
-
+// Values that are not valid UTF-8 cannot be a JSON string: send them as value_base64.
 std::string put_body(const std::string& value) {
-  nlohmann::json body = {{"value", value}};
-  try {
-    return body.dump();  // throws type_error 316 on invalid UTF-8
-  } catch (const nlohmann::json::type_error&) {
-    return nlohmann::json{{"value_base64", base64_encode(value)}}.dump();
-  }
+  if (is_valid_utf8(value)) return nlohmann::json{{"value", value}}.dump();
+  return nlohmann::json{{"value_base64", base64_encode(value)}}.dump();
 }
 
 std::string with_quorum(std::string path, const char* name, const Quorum& quorum) {
@@ -124,8 +79,12 @@ ReadReply to_read_reply(const httplib::Result& result) {
   if (json.contains("value")) {
     reply.value = field_or<std::string>(json, "value", "");
   } else if (json.contains("value_base64")) {
-    reply.value = base64_decode(field_or<std::string>(json, "value_base64", ""));
-    if (!reply.value) reply.error = "bad value_base64";
+    Result<std::string> decoded = base64_decode(field_or<std::string>(json, "value_base64", ""));
+    if (decoded.ok()) {
+      reply.value = std::move(decoded).value();
+    } else {
+      reply.error = "bad value_base64";
+    }
   } else {
     reply.error = "2xx without value";
   }
@@ -155,21 +114,6 @@ void set_timeout(int timeout_ms, const std::function<void(time_t, time_t)>& sett
 }
 
 }  // namespace
-
-std::string percent_encode(const std::string& text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 KvClient::KvClient(std::string host, int port, ClientOptions options)
     : host_(std::move(host)), port_(port), http_(std::make_unique<httplib::Client>(host_, port)) {

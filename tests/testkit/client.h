@@ -22,6 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/text.h"  // percent_encode for paths built by tests
+
 #include "tests/testkit/history.h"
 
 namespace httplib {
@@ -117,9 +119,6 @@ class KvClient {
 WriteOutcome to_write_outcome(const WriteReply& reply);
 // 2xx with a value -> ok(value, timestamp); 404 -> not_found; anything else -> failed.
 ReadOutcome to_read_outcome(const ReadReply& reply);
-
-// "a/b c" -> "a%2Fb%20c": every byte outside RFC 3986 unreserved characters is encoded.
-std::string percent_encode(const std::string& text);
 
 // Calls predicate until it returns true (-> true) or timeout_ms passed (-> false). The predicate
 // runs at least once, and once more at the deadline. interval_ms is the polling interval, not a

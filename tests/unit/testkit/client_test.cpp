@@ -72,13 +72,6 @@ class FakeApi {
   std::thread thread_;
 };
 
-TEST_CASE("percent_encode keeps unreserved characters only", "[client]") {
-  CHECK(percent_encode("abc-XYZ_0.9~") == "abc-XYZ_0.9~");
-  CHECK(percent_encode("a/b c") == "a%2Fb%20c");
-  CHECK(percent_encode("?&=%") == "%3F%26%3D%25");
-  CHECK(percent_encode(std::string("\xff\x00", 2)) == "%FF%00");
-}
-
 TEST_CASE("KvClient parses write replies", "[client]") {
   FakeApi api;
   KvClient client("127.0.0.1", api.port());
