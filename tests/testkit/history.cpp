@@ -60,14 +60,14 @@ class KeyChecker {
   }
 
   // Could a delete that started before before_ns legitimately have superseded `put`? Yes if it
-  // was acknowledged with a newer timestamp, or its outcome is unknown and it did not end before
-  // `put` started (then it is concurrent with `put` and may win by timestamp).
+  // was acknowledged with a newer timestamp, or if its outcome is unknown. An unacknowledged
+  // delete may have reached only a replica that `put` never did, so nothing made `put` re-stamp
+  // past it: its timestamp is unknown and may be newer even if it ended before `put` started.
+  // Only acknowledged writes are promised to lose to later ones (DESIGN.md §1).
   bool delete_may_explain(const WriteRecord& put, uint64_t before_ns) const {
     for (const WriteRecord& d : history_.writes) {
       if (d.value || d.outcome.kind == Kind::kFailed || d.start_ns >= before_ns) continue;
-      if (is_acked(d) ? d.outcome.timestamp > put.outcome.timestamp : d.end_ns >= put.start_ns) {
-        return true;
-      }
+      if (!is_acked(d) || d.outcome.timestamp > put.outcome.timestamp) return true;
     }
     return false;
   }
