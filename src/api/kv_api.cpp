@@ -299,14 +299,28 @@ void KvApi::kv_get(const HttpRequest& request, std::string_view tail, Respond re
                  });
 }
 
+// The key, ?w= and ?sync=: what PUT and DELETE share.
+std::optional<ApiError> KvApi::parse_write_target(const HttpRequest& request, std::string_view tail,
+                                                  WriteArgs* args) const {
+  if (auto error = parse_key(tail, &args->key)) return error;
+  const auto query = parse_query(request.query);
+  if (auto error = parse_consistency(query_param(query, "w"), "w", options_.replicas, &args->w)) {
+    return error;
+  }
+  return parse_sync(query_param(query, "sync"), &args->sync);
+}
+
+void KvApi::submit_write(WriteArgs args, Respond respond) {
+  std::string key = args.key;
+  service_->write(std::move(args),
+                  [key = std::move(key), respond = std::move(respond)](WriteOutcome outcome) {
+                    respond(write_response(key, outcome));
+                  });
+}
+
 void KvApi::kv_put(HttpRequest request, std::string_view tail, Respond respond) {
   WriteArgs args;
-  if (auto error = parse_key(tail, &args.key)) return respond(error_response(*error));
-  const auto query = parse_query(request.query);
-  if (auto error = parse_consistency(query_param(query, "w"), "w", options_.replicas, &args.w)) {
-    return respond(error_response(*error));
-  }
-  if (auto error = parse_sync(query_param(query, "sync"), &args.sync)) {
+  if (auto error = parse_write_target(request, tail, &args)) {
     return respond(error_response(*error));
   }
   PutBody body;
@@ -316,29 +330,16 @@ void KvApi::kv_put(HttpRequest request, std::string_view tail, Respond respond) 
   }
   args.value = std::move(body.value);
   args.ttl_s = body.ttl_s;
-  std::string key = args.key;
-  service_->write(std::move(args),
-                  [key = std::move(key), respond = std::move(respond)](WriteOutcome outcome) {
-                    respond(write_response(key, outcome));
-                  });
+  submit_write(std::move(args), std::move(respond));
 }
 
 void KvApi::kv_delete(const HttpRequest& request, std::string_view tail, Respond respond) {
   WriteArgs args;
-  if (auto error = parse_key(tail, &args.key)) return respond(error_response(*error));
-  const auto query = parse_query(request.query);
-  if (auto error = parse_consistency(query_param(query, "w"), "w", options_.replicas, &args.w)) {
-    return respond(error_response(*error));
-  }
-  if (auto error = parse_sync(query_param(query, "sync"), &args.sync)) {
+  if (auto error = parse_write_target(request, tail, &args)) {
     return respond(error_response(*error));
   }
   args.tombstone = true;
-  std::string key = args.key;
-  service_->write(std::move(args),
-                  [key = std::move(key), respond = std::move(respond)](WriteOutcome outcome) {
-                    respond(write_response(key, outcome));
-                  });
+  submit_write(std::move(args), std::move(respond));
 }
 
 void KvApi::debug_owners(std::string_view tail, Respond respond) {

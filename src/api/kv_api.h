@@ -21,9 +21,11 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 
 #include "api/http_server.h"
 #include "api/kv_service.h"
+#include "api/request_parsing.h"
 #include "core/clock.h"
 #include "core/limits.h"
 #include "core/metrics.h"
@@ -60,6 +62,9 @@ class KvApi {
   void kv_get(const HttpRequest& request, std::string_view tail, Respond respond);
   void kv_put(HttpRequest request, std::string_view tail, Respond respond);
   void kv_delete(const HttpRequest& request, std::string_view tail, Respond respond);
+  std::optional<ApiError> parse_write_target(const HttpRequest& request, std::string_view tail,
+                                             WriteArgs* args) const;
+  void submit_write(WriteArgs args, Respond respond);
   void debug_owners(std::string_view tail, Respond respond);
   void debug_local(std::string_view tail, Respond respond);
   void record_metrics(Op op, int status, uint64_t elapsed_us);
