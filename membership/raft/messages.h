@@ -3,13 +3,14 @@
 //
 // These are plain values with no behaviour; the Raft core (raft.h) produces and consumes them and
 // the caller moves them over whatever transport it has. Encoding them for the network or the WAL is
-// the caller's job (not part of this session).
+// the caller's job (membership/raft/codec.h).
 //
 // Thread-safety: values; share by copy.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace chorus::raft {
@@ -18,13 +19,74 @@ using NodeId = uint64_t;
 // Node ids start at 1; 0 means "nobody" (no vote cast, no known leader).
 constexpr NodeId kNoNode = 0;
 
+enum class EntryType : uint8_t {
+  kNormal = 0,      // data is an opaque application command (empty: a new leader's no-op)
+  kConfChange = 1,  // data is an encoded ConfChange (encode_conf_change below)
+};
+
 struct Entry {
   uint64_t term = 0;
   uint64_t index = 0;
-  std::string data;  // opaque command; empty for the no-op a new leader appends
+  std::string data;
+  EntryType type = EntryType::kNormal;
 
   bool operator==(const Entry& o) const {
-    return term == o.term && index == o.index && data == o.data;
+    return term == o.term && index == o.index && data == o.data && type == o.type;
+  }
+};
+
+// Single-server membership change (thesis §4.1). At most one is pending (appended, not yet
+// applied) at a time; the application calls Raft::apply_conf_change when it applies the entry.
+enum class ConfChangeType : uint8_t {
+  kAddVoter = 0,    // add a voter, or promote a learner
+  kAddLearner = 1,  // add a non-voting member that receives the log (or demote a voter)
+  kRemoveNode = 2,  // remove a voter or a learner
+};
+
+struct ConfChange {
+  ConfChangeType type = ConfChangeType::kAddVoter;
+  NodeId node = kNoNode;
+  std::string context;  // opaque to Raft: the application's command riding on this change
+
+  bool operator==(const ConfChange& o) const {
+    return type == o.type && node == o.node && context == o.context;
+  }
+};
+
+// ConfChange <-> Entry::data. Decoding returns false (and leaves *out unspecified) on malformed
+// input.
+std::string encode_conf_change(const ConfChange& cc);
+bool decode_conf_change(std::string_view data, ConfChange* out);
+
+// Who takes part: voters count toward quorums; learners only receive the log. Sorted, disjoint.
+struct ConfState {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+
+  bool operator==(const ConfState& o) const {
+    return voters == o.voters && learners == o.learners;
+  }
+};
+
+// A point-in-time image of the application state machine covering the log up to `index`,
+// replacing the entries it covers (log compaction, §7).
+struct SnapshotMetadata {
+  uint64_t index = 0;
+  uint64_t term = 0;
+  ConfState conf;
+
+  bool operator==(const SnapshotMetadata& o) const {
+    return index == o.index && term == o.term && conf == o.conf;
+  }
+};
+
+struct Snapshot {
+  SnapshotMetadata metadata;
+  std::string data;  // opaque application state
+
+  bool empty() const { return metadata.index == 0; }
+  bool operator==(const Snapshot& o) const {
+    return metadata == o.metadata && data == o.data;
   }
 };
 
@@ -48,6 +110,7 @@ enum class MessageType {
   kVoteResp,     //
   kAppend,       // AppendEntries (§5.3); with no entries it is the heartbeat
   kAppendResp,   //
+  kSnapshot,     // InstallSnapshot (§7): the leader no longer has the entries a follower needs
 };
 
 const char* message_type_name(MessageType type);
@@ -59,6 +122,7 @@ const char* message_type_name(MessageType type);
 //                    reject_hint/log_term = fast-backoff hint (highest index the follower might
 //                    match, and its term there).
 //   k*Resp votes:    reject tells whether the vote was granted.
+//   kSnapshot:       snapshot; answered with kAppendResp (index = snapshot index).
 struct Message {
   MessageType type = MessageType::kAppend;
   NodeId from = kNoNode;
@@ -70,6 +134,7 @@ struct Message {
   uint64_t commit = 0;
   bool reject = false;
   uint64_t reject_hint = 0;
+  Snapshot snapshot;  // kSnapshot only
 };
 
 }  // namespace chorus::raft

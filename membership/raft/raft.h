@@ -70,13 +70,18 @@ struct Config {
 };
 
 struct Ready {
+  // A snapshot received from the leader (never one taken locally by compact()): persist it first
+  // (MemoryStorage::apply_snapshot semantics), and restore the application state from its data
+  // before applying committed_entries, which then continue right after it.
+  std::optional<Snapshot> snapshot;
   std::optional<HardState> hard_state;   // set when term, vote or commit changed
   std::vector<Entry> entries;            // persist: truncate at entries.front().index, then append
   std::vector<Message> messages;         // send only after the above is durable
   std::vector<Entry> committed_entries;  // apply in order
 
   bool empty() const {
-    return !hard_state && entries.empty() && messages.empty() && committed_entries.empty();
+    return !snapshot && !hard_state && entries.empty() && messages.empty() &&
+           committed_entries.empty();
   }
 };
 
@@ -93,6 +98,20 @@ class Raft {
   // over kMaxProposalBytes, Busy with kMaxUncommittedEntries pending. OK means appended to the
   // leader's log, not committed: it may still be lost if leadership changes.
   Status propose(std::string data);
+  // Leader only, like propose(); proposes a kConfChange entry. Busy while another conf change is
+  // uncommitted or before the leader has committed an entry of its own term (the single-server
+  // change errata), InvalidArgument for a change that is a no-op or would leave no voter or more
+  // than kMaxVoters voters. The change takes effect, on every node, when its entry commits; the
+  // application sees the entry among committed_entries (type kConfChange) like any other.
+  Status propose_conf_change(const ConfChange& cc);
+  // The configuration in force: the persisted snapshot's (or Config's initial voters/learners for
+  // a log without one) plus every committed conf change after it.
+  const ConfState& conf_state() const;
+  // Log compaction (§7): the application has captured its state after applying `index` (which
+  // must be applied) as `data`. Drops the entries up to `index` and returns the snapshot, which the
+  // caller persists (MemoryStorage::apply_snapshot) before the entries it replaces are dropped
+  // from storage. Followers whose next entry was compacted away are sent this snapshot.
+  Result<Snapshot> compact(uint64_t index, std::string data);
 
   bool has_ready() const;
   Ready take_ready();

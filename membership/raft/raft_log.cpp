@@ -20,6 +20,8 @@ const char* message_type_name(MessageType type) {
       return "Append";
     case MessageType::kAppendResp:
       return "AppendResp";
+    case MessageType::kSnapshot:
+      return "Snapshot";
   }
   return "?";
 }
@@ -27,11 +29,24 @@ const char* message_type_name(MessageType type) {
 void MemoryStorage::append(const std::vector<Entry>& new_entries) {
   if (new_entries.empty()) return;
   const uint64_t first = new_entries.front().index;
-  // A gap would silently lose entries: a broken caller, not a recoverable error.
-  assert(first >= 1 && first <= entries_.size() + 1);
-  if (first < 1 || first > entries_.size() + 1) std::abort();
-  entries_.resize(first - 1);
+  // A gap would silently lose entries, and rewriting the snapshot would rewrite committed
+  // history: a broken caller, not a recoverable error.
+  assert(first >= first_index() && first <= last_index() + 1);
+  if (first < first_index() || first > last_index() + 1) std::abort();
+  entries_.resize(first - first_index());
   entries_.insert(entries_.end(), new_entries.begin(), new_entries.end());
+}
+
+void MemoryStorage::apply_snapshot(const Snapshot& snapshot) {
+  const uint64_t index = snapshot.metadata.index;
+  if (index <= snapshot_.metadata.index) return;
+  std::vector<Entry> kept;
+  if (index < last_index() && entries_[index - first_index()].term == snapshot.metadata.term) {
+    kept.assign(entries_.begin() + static_cast<ptrdiff_t>(index - first_index() + 1),
+                entries_.end());
+  }
+  entries_ = std::move(kept);
+  snapshot_ = snapshot;
 }
 
 RaftLog::RaftLog(const std::vector<Entry>& persisted) {

@@ -26,15 +26,25 @@ namespace chorus::raft {
 class MemoryStorage {
  public:
   const HardState& hard_state() const { return hard_state_; }
-  const std::vector<Entry>& entries() const { return entries_; }  // indexes 1..n, contiguous
+  // The latest snapshot (empty() when none): entries up to its index are compacted away.
+  const Snapshot& snapshot() const { return snapshot_; }
+  // Indexes first_index()..last_index(), contiguous.
+  const std::vector<Entry>& entries() const { return entries_; }
+  uint64_t first_index() const { return snapshot_.metadata.index + 1; }
+  uint64_t last_index() const { return snapshot_.metadata.index + entries_.size(); }
 
   void set_hard_state(const HardState& hs) { hard_state_ = hs; }
   // Replaces everything from new_entries.front().index on; the new entries must extend or overlap
-  // the stored log without a gap.
+  // the stored log without a gap, and not reach into the snapshot.
   void append(const std::vector<Entry>& new_entries);
+  // Installs a snapshot received from the leader or taken locally: entries it covers are dropped;
+  // entries after it are kept only if the log agrees with it at its index (same term there),
+  // otherwise the whole log is replaced by the snapshot. Older snapshots are ignored.
+  void apply_snapshot(const Snapshot& snapshot);
 
  private:
   HardState hard_state_;
+  Snapshot snapshot_;
   std::vector<Entry> entries_;
 };
 
