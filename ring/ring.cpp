@@ -375,6 +375,86 @@ Result<std::shared_ptr<const Ring>> Ring::build(std::vector<Member> members, uin
   return std::shared_ptr<const Ring>(std::move(ring));
 }
 
+namespace {
+// Re-expresses member indices of `from` as indices of `into` (whose members include them all).
+std::vector<uint32_t> remap(const std::vector<uint32_t>& indices, const Ring& from,
+                            const Ring& into) {
+  std::vector<uint32_t> out;
+  out.reserve(indices.size());
+  for (uint32_t m : indices) {
+    auto index = into.index_of(from.members()[m].id);
+    if (!index) die("transition member missing from the union, index", m);
+    out.push_back(static_cast<uint32_t>(*index));
+  }
+  return out;
+}
+
+void append_missing(const std::vector<uint32_t>& from, std::vector<uint32_t>* into) {
+  for (uint32_t m : from) {
+    if (!holds(*into, m)) into->push_back(m);
+  }
+}
+}  // namespace
+
+Result<std::shared_ptr<const Ring>> Ring::build_transition(std::vector<Member> current,
+                                                           std::vector<Member> target,
+                                                           const std::vector<bool>& handed_over,
+                                                           uint32_t partitions, int replicas,
+                                                           uint64_t epoch) {
+  if (handed_over.size() != partitions) {
+    return Status::InvalidArgument("handed_over must have one flag per partition");
+  }
+  std::vector<Member> all = current;
+  for (const Member& m : target) {
+    auto same = [&m](const Member& c) { return c.id == m.id; };
+    if (std::find_if(all.begin(), all.end(), same) == all.end()) all.push_back(m);
+  }
+  auto before = build(std::move(current), partitions, replicas, epoch);
+  if (!before.ok()) return before.status();
+  auto after = build(std::move(target), partitions, replicas, epoch);
+  if (!after.ok()) return after.status();
+  auto both = build(std::move(all), partitions, replicas, epoch);
+  if (!both.ok()) return both.status();
+
+  auto ring = std::shared_ptr<Ring>(new Ring(**both));
+  ring->write_owners_.resize(partitions);
+  ring->previous_owners_.resize(partitions);
+  ring->target_owners_.resize(partitions);
+  for (uint32_t p = 0; p < partitions; ++p) {
+    std::vector<uint32_t> old_owners = remap((*before)->owners(p), **before, *ring);
+    std::vector<uint32_t> new_owners = remap((*after)->owners(p), **after, *ring);
+    std::vector<uint32_t> owners = handed_over[p] ? new_owners : old_owners;
+    std::vector<uint32_t> write_owners = owners;
+    if (!handed_over[p]) append_missing(new_owners, &write_owners);
+    // The walk starts with every write owner so stand-ins are never owners; then the members in
+    // the target ring's preference order (they hold the partition's future), then the rest.
+    std::vector<uint32_t> walk = write_owners;
+    append_missing(remap((*after)->walk(p), **after, *ring), &walk);
+    append_missing(ring->walk_[p], &walk);
+    ring->owners_[p] = std::move(owners);
+    ring->write_owners_[p] = std::move(write_owners);
+    ring->walk_[p] = std::move(walk);
+    ring->previous_owners_[p] = std::move(old_owners);
+    ring->target_owners_[p] = std::move(new_owners);
+  }
+  return std::shared_ptr<const Ring>(std::move(ring));
+}
+
+const std::vector<uint32_t>& Ring::write_owners(uint32_t partition) const {
+  if (partition >= partitions_) die("partition out of range:", partition);
+  return write_owners_.empty() ? owners_[partition] : write_owners_[partition];
+}
+
+const std::vector<uint32_t>& Ring::previous_owners(uint32_t partition) const {
+  if (partition >= partitions_) die("partition out of range:", partition);
+  return previous_owners_.empty() ? owners_[partition] : previous_owners_[partition];
+}
+
+const std::vector<uint32_t>& Ring::target_owners(uint32_t partition) const {
+  if (partition >= partitions_) die("partition out of range:", partition);
+  return target_owners_.empty() ? owners_[partition] : target_owners_[partition];
+}
+
 std::optional<size_t> Ring::index_of(std::string_view id) const {
   auto it = std::lower_bound(members_.begin(), members_.end(), id,
                              [](const Member& m, std::string_view key) { return m.id < key; });

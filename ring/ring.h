@@ -27,6 +27,12 @@
 // Cost: O(P*M log M) time and O(P*M) memory to build (~1 ms for P=256, M=10; ~1.3 s at the
 // kRingEntriesMax bound), so build once per membership change, not per request.
 //
+// Transitions (pending ranges, DESIGN.md §6): while members join or leave, build_transition()
+// combines the ring of the current members with the ring of the target members. Its members() is
+// the union of both; for a partition not yet handed over, owners() are the current owners (reads
+// stay there) and write_owners() adds the target owners that do not hold it yet (pending owners:
+// writes go to both); once handed over, owners() and write_owners() are the target owners.
+//
 // Errors: build() returns InvalidArgument for a bad member set or parameters and builds nothing.
 // Accessors taking a partition or member index require it to be in range; an out-of-range index is
 // a programming error and aborts.
@@ -74,6 +80,15 @@ class Ring {
   static Result<std::shared_ptr<const Ring>> build(std::vector<Member> members, uint32_t partitions,
                                                    int replicas, uint64_t epoch);
 
+  // A ring in transition from `current` to `target` (see the header comment). handed_over[p] says
+  // partition p's new owners have it all; its size must be `partitions`. Same errors as build(),
+  // for either member set.
+  static Result<std::shared_ptr<const Ring>> build_transition(std::vector<Member> current,
+                                                              std::vector<Member> target,
+                                                              const std::vector<bool>& handed_over,
+                                                              uint32_t partitions, int replicas,
+                                                              uint64_t epoch);
+
   uint32_t partitions() const { return partitions_; }
   // The configured N (owners(p).size() may be smaller when there are fewer members).
   int replicas() const { return replicas_; }
@@ -90,6 +105,17 @@ class Ring {
   // descending rendezvous score. The coordinator walks it to find stand-ins for down owners.
   const std::vector<uint32_t>& walk(uint32_t partition) const;
 
+  // owners(partition) first, then its pending owners (in transition only; otherwise == owners).
+  const std::vector<uint32_t>& write_owners(uint32_t partition) const;
+  size_t pending_count(uint32_t partition) const {
+    return write_owners(partition).size() - owners(partition).size();
+  }
+  bool in_transition() const { return !previous_owners_.empty(); }
+  // In transition: the owners of `partition` before it (the streaming sources) and after it (the
+  // target). Outside a transition both are owners(partition).
+  const std::vector<uint32_t>& previous_owners(uint32_t partition) const;
+  const std::vector<uint32_t>& target_owners(uint32_t partition) const;
+
   // Partitions (ascending) for which member `index` is among the owners.
   std::vector<uint32_t> partitions_replicated_by(size_t index) const;
   // Partitions (ascending) for which member `index` is the primary (owners(p)[0]).
@@ -104,6 +130,10 @@ class Ring {
   std::vector<Member> members_;
   std::vector<std::vector<uint32_t>> owners_;  // [partition] -> member indices, primary first
   std::vector<std::vector<uint32_t>> walk_;    // [partition] -> all member indices
+  // Transition only (empty otherwise): write owners, previous and target owners per partition.
+  std::vector<std::vector<uint32_t>> write_owners_;
+  std::vector<std::vector<uint32_t>> previous_owners_;
+  std::vector<std::vector<uint32_t>> target_owners_;
 };
 
 }  // namespace chorus
