@@ -165,6 +165,25 @@ Status Store::scan_index(
   return it->status();
 }
 
+Status Store::scan_partition(
+    uint32_t partition, std::string_view after,
+    const std::function<bool(std::string_view position, std::string_view key)>& fn) {
+  std::string prefix(1, kIndexKeyspace);
+  put_big_endian32(&prefix, partition);
+  std::string begin = prefix;
+  if (!after.empty()) {
+    begin.append(after);
+    begin.push_back('\0');  // the smallest key after `after`
+  }
+  std::unique_ptr<EngineIterator> it = engine_->scan(begin, prefix_end(prefix));
+  for (; it->valid(); it->next()) {
+    const std::string_view position = it->key().substr(prefix.size());
+    if (position.size() <= 8) return Status::Corruption("index entry without a key");
+    if (!fn(position, position.substr(8))) return Status::OK();
+  }
+  return it->status();
+}
+
 Status Store::scan_records(
     std::string_view prefix,
     const std::function<bool(std::string_view key, const Record& record)>& fn) {

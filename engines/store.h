@@ -91,6 +91,15 @@ class Store {
       uint32_t partition, uint64_t epoch,
       const std::function<bool(std::string_view key, Timestamp ts, uint64_t digest)>& fn);
 
+  // Every key of `partition`, whatever its epoch, in index order (epoch, then key), starting after
+  // `after` (a position fn was given earlier; empty: from the start). fn(position, key) returns
+  // false to stop. Positions are opaque (epoch + key) and stay valid across calls, which makes a
+  // partition stream resumable. A key rewritten at a later epoch during the scan moves ahead of
+  // the position and is seen again; never skipped. Engine errors are returned.
+  Status scan_partition(
+      uint32_t partition, std::string_view after,
+      const std::function<bool(std::string_view position, std::string_view key)>& fn);
+
   // Calls fn(key, record) for every stored record whose key starts with `prefix` (empty: all), in
   // key order; stops early (returning OK) when fn returns false. A record that fails to decode
   // stops the scan and its Corruption is returned; so are engine errors.

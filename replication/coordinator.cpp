@@ -19,14 +19,17 @@ using Context = Coordinator::Context;
 // State shared by both request kinds: strand, deadline timer, ring snapshot, owners.
 class RequestBase {
  protected:
-  RequestBase(const Context& ctx, std::shared_ptr<const ClusterView> view, std::string key)
+  // Writes go to the partition's write owners (in a membership transition: the current owners plus
+  // the pending ones, DESIGN.md §6); reads to its owners.
+  RequestBase(const Context& ctx, std::shared_ptr<const ClusterView> view, std::string key,
+              bool write)
       : ctx_(ctx),
         strand_(asio::make_strand(ctx.io)),
         timer_(strand_),
         view_(std::move(view)),
         key_(std::move(key)),
         partition_(partition_of(key_, view_->ring->partitions())),
-        owners_(view_->ring->owners(partition_)),
+        owners_(write ? view_->ring->write_owners(partition_) : view_->ring->owners(partition_)),
         deadline_ms_(ctx.clock->steady_ms() + ctx.options.request_timeout_ms) {}
 
   const Member& member(size_t index) const { return view_->ring->members()[index]; }
@@ -65,7 +68,7 @@ class RequestBase {
   std::shared_ptr<const ClusterView> view_;
   const std::string key_;
   const uint32_t partition_;
-  const std::vector<uint32_t>& owners_;  // lives in *view_->ring
+  const std::vector<uint32_t>& owners_;  // lives in *view_->ring; write owners for writes
   const uint64_t deadline_ms_;
 };
 
@@ -73,9 +76,11 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
  public:
   WriteOp(const Context& ctx, std::shared_ptr<const ClusterView> view, WriteRequest request,
           int required, std::function<void(WriteResponse)> done)
-      : RequestBase(ctx, std::move(view), std::move(request.key)),
+      : RequestBase(ctx, std::move(view), std::move(request.key), true),
         request_(std::move(request)),
-        required_(required),
+        // Pending owners raise W by their number (as Cassandra's pending endpoints): then W of the
+        // acks fall on the current owners and W on the target owners, whichever way it goes.
+        required_(required + static_cast<int>(view_->ring->pending_count(partition_))),
         done_(std::move(done)) {}
 
   void start() {
@@ -245,7 +250,7 @@ class ReadOp : public RequestBase, public std::enable_shared_from_this<ReadOp> {
  public:
   ReadOp(const Context& ctx, std::shared_ptr<const ClusterView> view, ReadRequest request,
          int required, std::function<void(ReadResponse)> done)
-      : RequestBase(ctx, std::move(view), std::move(request.key)),
+      : RequestBase(ctx, std::move(view), std::move(request.key), false),
         required_(required),
         quorum_(owners_.size(), static_cast<size_t>(required)),
         done_(std::move(done)) {}
