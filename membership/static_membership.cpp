@@ -271,4 +271,10 @@ Status StaticMembership::persist() const {
   return Status::OK();
 }
 
+void StaticMembership::submit(MetaCommand, std::function<void(Status)> done) {
+  boost::asio::post(strand_, [done = std::move(done)] {
+    done(Status::Unavailable("static membership cannot change"));
+  });
+}
+
 }  // namespace chorus

@@ -58,6 +58,8 @@ class StaticMembership final : public Membership {
 
   std::shared_ptr<const ClusterView> view() const override;
   void on_member_alive(std::function<void(const std::string& id)> listener) override;
+  // Static membership has no metadata log: every change is refused with Unavailable.
+  void submit(MetaCommand command, std::function<void(Status)> done) override;
 
  private:
   void schedule_tick();
