@@ -35,8 +35,9 @@ struct Entry {
   }
 };
 
-// Single-server membership change (thesis §4.1). At most one is pending (appended, not yet
-// applied) at a time; the application calls Raft::apply_conf_change when it applies the entry.
+// Single-server membership change (thesis §4.1), proposed with Raft::propose_conf_change. At most
+// one is uncommitted at a time. Raft tracks the configuration itself (no application call): the
+// application sees the change take effect when the entry commits (Raft::conf_state()).
 enum class ConfChangeType : uint8_t {
   kAddVoter = 0,    // add a voter, or promote a learner
   kAddLearner = 1,  // add a non-voting member that receives the log (or demote a voter)
@@ -63,9 +64,7 @@ struct ConfState {
   std::vector<NodeId> voters;
   std::vector<NodeId> learners;
 
-  bool operator==(const ConfState& o) const {
-    return voters == o.voters && learners == o.learners;
-  }
+  bool operator==(const ConfState& o) const { return voters == o.voters && learners == o.learners; }
 };
 
 // A point-in-time image of the application state machine covering the log up to `index`,
@@ -85,9 +84,7 @@ struct Snapshot {
   std::string data;  // opaque application state
 
   bool empty() const { return metadata.index == 0; }
-  bool operator==(const Snapshot& o) const {
-    return metadata == o.metadata && data == o.data;
-  }
+  bool operator==(const Snapshot& o) const { return metadata == o.metadata && data == o.data; }
 };
 
 // What must be on stable storage before any message of the same Ready is sent (Raft Figure 2
@@ -122,7 +119,8 @@ const char* message_type_name(MessageType type);
 //                    reject_hint/log_term = fast-backoff hint (highest index the follower might
 //                    match, and its term there).
 //   k*Resp votes:    reject tells whether the vote was granted.
-//   kSnapshot:       snapshot; answered with kAppendResp (index = snapshot index).
+//   kSnapshot:       snapshot; answered with kAppendResp (index = snapshot index, or the
+//                    follower's commit index when that already covers the snapshot).
 struct Message {
   MessageType type = MessageType::kAppend;
   NodeId from = kNoNode;

@@ -49,27 +49,29 @@ void MemoryStorage::apply_snapshot(const Snapshot& snapshot) {
   snapshot_ = snapshot;
 }
 
-RaftLog::RaftLog(const std::vector<Entry>& persisted) {
-  entries_.push_back(Entry{});
-  for (const Entry& e : persisted) {
-    assert(e.index == entries_.size() && e.term >= entries_.back().term);
+RaftLog::RaftLog(const MemoryStorage& persisted) {
+  const SnapshotMetadata& snap = persisted.snapshot().metadata;
+  entries_.push_back(Entry{snap.term, snap.index, {}});
+  for (const Entry& e : persisted.entries()) {
+    assert(e.index == last_index() + 1 && e.term >= last_term());
     entries_.push_back(e);
   }
+  committed_ = applied_ = snapshot_index();
   stabled_ = last_index();
 }
 
 uint64_t RaftLog::term(uint64_t index) const {
-  return index <= last_index() ? entries_[index].term : 0;
+  return has_term(index) ? entries_[offset_of(index)].term : 0;
 }
 
 const Entry& RaftLog::entry(uint64_t index) const {
-  assert(index >= 1 && index <= last_index());
-  if (index < 1 || index > last_index()) std::abort();
-  return entries_[index];
+  assert(index >= first_index() && index <= last_index());
+  if (index < first_index() || index > last_index()) std::abort();
+  return entries_[offset_of(index)];
 }
 
 bool RaftLog::match_term(uint64_t index, uint64_t t) const {
-  return index <= last_index() && entries_[index].term == t;
+  return has_term(index) && entries_[offset_of(index)].term == t;
 }
 
 bool RaftLog::is_up_to_date(uint64_t index, uint64_t t) const {
@@ -95,14 +97,16 @@ void RaftLog::truncate_and_append(const std::vector<Entry>& entries) {
   // Log Matching + Leader Completeness mean a committed entry is never overwritten.
   assert(first > committed_);
   if (first <= committed_) std::abort();
-  entries_.resize(first);
+  entries_.resize(offset_of(first));
   stabled_ = std::min(stabled_, first - 1);
   entries_.insert(entries_.end(), entries.begin(), entries.end());
 }
 
 std::optional<uint64_t> RaftLog::maybe_append(uint64_t prev_index, uint64_t prev_term,
                                               uint64_t leader_commit,
-                                              const std::vector<Entry>& entries) {
+                                              const std::vector<Entry>& entries,
+                                              uint64_t* first_written) {
+  *first_written = 0;
   if (!match_term(prev_index, prev_term)) return std::nullopt;
   const uint64_t last_new = prev_index + entries.size();
   const uint64_t conflict = find_conflict(entries);
@@ -111,6 +115,7 @@ std::optional<uint64_t> RaftLog::maybe_append(uint64_t prev_index, uint64_t prev
     // must not truncate entries it already agrees with.
     truncate_and_append(
         std::vector<Entry>(entries.begin() + (conflict - prev_index - 1), entries.end()));
+    *first_written = conflict;
   }
   // Commit only up to what this message proved matches the leader, never past it: entries after
   // last_new may be from a stale term.
@@ -125,9 +130,10 @@ uint64_t RaftLog::find_conflict_by_term(uint64_t index, uint64_t t) const {
 }
 
 std::vector<Entry> RaftLog::slice(uint64_t lo, size_t max_count) const {
-  assert(lo >= 1 && lo <= last_index() + 1);
+  assert(lo >= first_index() && lo <= last_index() + 1);
+  if (lo < first_index() || lo > last_index() + 1) std::abort();
   const uint64_t hi = std::min<uint64_t>(last_index() + 1, lo + max_count);
-  return std::vector<Entry>(entries_.begin() + lo, entries_.begin() + hi);
+  return std::vector<Entry>(entries_.begin() + offset_of(lo), entries_.begin() + offset_of(hi));
 }
 
 void RaftLog::commit_to(uint64_t index) {
@@ -136,12 +142,39 @@ void RaftLog::commit_to(uint64_t index) {
   committed_ = std::max(committed_, index);
 }
 
+void RaftLog::compact(uint64_t index) {
+  // Only applied (hence committed and persisted) entries may leave the log: the snapshot that
+  // replaces them must describe a state the application actually reached.
+  assert(index >= snapshot_index() && index <= applied_ && applied_ <= stabled_);
+  if (index < snapshot_index() || index > applied_) std::abort();
+  const uint64_t t = term(index);
+  entries_.erase(entries_.begin(), entries_.begin() + offset_of(index));
+  entries_.front() = Entry{t, index, {}};
+}
+
+bool RaftLog::restore(const SnapshotMetadata& snap) {
+  // An older snapshot would roll back committed state; the caller filters those out.
+  assert(snap.index > committed_);
+  if (snap.index <= committed_) std::abort();
+  const bool keep = match_term(snap.index, snap.term);
+  if (keep) {
+    entries_.erase(entries_.begin(), entries_.begin() + offset_of(snap.index));
+  } else {
+    entries_.clear();
+    entries_.push_back(Entry{});
+  }
+  entries_.front() = Entry{snap.term, snap.index, {}};
+  committed_ = applied_ = stabled_ = snap.index;
+  return keep;
+}
+
 std::vector<Entry> RaftLog::unstable_entries() const {
-  return std::vector<Entry>(entries_.begin() + stabled_ + 1, entries_.end());
+  return std::vector<Entry>(entries_.begin() + offset_of(stabled_) + 1, entries_.end());
 }
 
 std::vector<Entry> RaftLog::next_committed_entries() const {
-  return std::vector<Entry>(entries_.begin() + applied_ + 1, entries_.begin() + committed_ + 1);
+  return std::vector<Entry>(entries_.begin() + offset_of(applied_) + 1,
+                            entries_.begin() + offset_of(committed_) + 1);
 }
 
 void RaftLog::stable_to(uint64_t index) {
