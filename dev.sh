@@ -5,7 +5,8 @@
 #   ./dev.sh test      build, then run every test through ctest
 #   ./dev.sh cluster   build, then run a local 3-node cluster in the foreground (Ctrl-C stops it)
 #   ./dev.sh bench     build, start a 3-node cluster, run the load generator, stop the cluster
-#   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft simulation over N seeds (or one seed)
+#   ./dev.sh bench-join  build, load a 3-node cluster, join a 4th node, report the streaming time
+#   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft and SWIM simulations over N seeds (or one)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -63,7 +64,7 @@ cluster_start() {
     "$BUILD_DIR/src/chorusd" --id "n$i" --http "127.0.0.1:$((8080 + i))" --peer "127.0.0.1:$((7000 + i))" \
       --data "$dir/n$i" --seeds "$seeds" --bootstrap-expect "$n" --engine "$engine" \
       --replicas 3 --read-quorum 2 --write-quorum 2 --log-level "${LOG_LEVEL:-info}" \
-      >"$dir/n$i.log" 2>&1 &
+      ${NODE_ARGS:-} >"$dir/n$i.log" 2>&1 &
     PIDS+=($!)
   done
   for i in $(seq 1 "$n"); do
@@ -117,10 +118,46 @@ cmd_sim() {
   done
   cmd_build
   if [ -n "$seed" ]; then
-    CHORUS_SIM_SEED=$seed "$BUILD_DIR/tests/sim/sim_tests" "raft simulation:*"
+    CHORUS_SIM_SEED=$seed "$BUILD_DIR/tests/sim/sim_tests" "*simulation: 500 seeds"
   else
-    CHORUS_SIM_SEEDS=$seeds "$BUILD_DIR/tests/sim/sim_tests" "raft simulation:*"
+    CHORUS_SIM_SEEDS=$seeds "$BUILD_DIR/tests/sim/sim_tests" "*simulation: 500 seeds"
   fi
+}
+
+# Joins a 4th node to a loaded 3-node cluster and reports how long streaming its partitions took.
+cmd_bench_join() {
+  cmd_build
+  local keys=${KEYS:-20000} value_bytes=${VALUE_BYTES:-4096} partitions=${PARTITIONS:-16}
+  BENCH_DIR=$(mktemp -d /tmp/chorus-bench-join.XXXXXX)
+  trap 'cluster_stop; rm -rf "$BENCH_DIR"' EXIT
+  trap 'exit 130' INT TERM
+  NODE_ARGS="--partitions $partitions --stream-bytes-per-s ${STREAM_BYTES_PER_S:-1073741824}" \
+    LOG_LEVEL=warn cluster_start 3 "${ENGINE:-rocksdb}" "$BENCH_DIR"
+  log "loading $keys keys of $value_bytes bytes ($((keys * value_bytes / 1048576)) MiB, $partitions partitions)"
+  "$BUILD_DIR/bench/chorus-bench" --targets 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 \
+    --connections 32 --keys "$keys" --value-bytes "$value_bytes" --read-ratio 1 --duration-s 1 \
+    --warmup-s 0 --preload --w 2 >/dev/null
+  mkdir -p "$BENCH_DIR/n4"
+  local start=$(date +%s%N)
+  "$BUILD_DIR/src/chorusd" --id n4 --http 127.0.0.1:8084 --peer 127.0.0.1:7004 --data "$BENCH_DIR/n4" \
+    --seeds 127.0.0.1:7001 --bootstrap-expect 3 --engine "${ENGINE:-rocksdb}" --log-level info \
+    --partitions "$partitions" --stream-bytes-per-s "${STREAM_BYTES_PER_S:-1073741824}" \
+    >"$BENCH_DIR/n4.log" 2>&1 &
+  PIDS+=($!)
+  local deadline=$((SECONDS + 600))
+  until curl -sf http://127.0.0.1:8081/v1/cluster |
+      python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j["transition"] is None and any(m["id"]=="n4" and m["status"]=="active" for m in j["members"]) else 1)'; do
+    if [ $SECONDS -ge $deadline ]; then log "n4 did not finish joining; see $BENCH_DIR/n4.log"; exit 1; fi
+    sleep 0.2
+  done
+  local ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  curl -s http://127.0.0.1:8084/metrics | awk -v ms="$ms" '
+    /^chorus_stream_bytes_total / {bytes=$2} /^chorus_stream_partitions_total / {parts=$2}
+    /^chorus_stream_records_total / {records=$2}
+    END {printf "join of n4: %d ms from start to handover; streamed %d partitions, %d records, %.1f MiB (%.1f MiB per partition, %.1f MiB/s incl. start delay)\n",
+         ms, parts, records, bytes/1048576, bytes/1048576/(parts?parts:1), bytes/1048576/(ms/1000)}'
+  grep -h "streamed all" "$BENCH_DIR/n4.log" || true
+  log "data per partition: $((keys * value_bytes / partitions / 1048576)) MiB; each is read from a majority of its previous owners"
 }
 
 case "${1:-}" in
@@ -129,6 +166,7 @@ case "${1:-}" in
   test) shift; cmd_test "$@" ;;
   cluster) cmd_cluster ;;
   bench) shift; cmd_bench "$@" ;;
+  bench-join) cmd_bench_join ;;
   sim) shift; cmd_sim "$@" ;;
-  *) sed -n '2,9p' "$0"; exit 2 ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
 esac

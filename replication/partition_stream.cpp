@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 
 #include "core/coding.h"
@@ -189,8 +188,11 @@ void PartitionStreamer::poll() {
   if (md->transition_id() != transition_id_) {
     transition_id_ = md->transition_id();
     transition_seen_ms_ = clock_->steady_ms();
+    spdlog::info("transition {}: streaming starts in {} ms", transition_id_,
+                 options_.start_delay_ms);
     reported_.clear();
     job_.reset();
+    first_page_ms_ = 0;
     std::lock_guard<std::mutex> lock(progress_mu_);
     progress_ = StreamProgress{};
     progress_.transition_id = transition_id_;
@@ -237,7 +239,7 @@ bool PartitionStreamer::start_job(const ClusterView& view) {
       std::lock_guard<std::mutex> lock(progress_mu_);
       progress_.current_partition = p;
     }
-    spdlog::info("streaming partition {} from {} of its previous owners", p, job->sources.size());
+    spdlog::debug("streaming partition {} from {} of its previous owners", p, job->sources.size());
     job_ = std::move(job);
     return true;
   }
@@ -246,15 +248,19 @@ bool PartitionStreamer::start_job(const ClusterView& view) {
 
 void PartitionStreamer::request_page() {
   if (job_->sources.empty()) return finish_job();
+  if (first_page_ms_ == 0) first_page_ms_ = clock_->steady_ms();
   busy_ = true;
   transport_->call(job_->sources.front(), method_id(RpcMethod::kStreamPartition),
                    encode_stream_request(job_->partition, job_->position,
                                          static_cast<uint32_t>(options_.page_bytes)),
                    options_.rpc_timeout_ms,
-                   asio::bind_executor(strand_, [this](Result<std::string> reply) {
-                     busy_ = false;
-                     if (!stopped_) on_page(std::move(reply));
-                   }));
+                   // The transport calls back on its own threads: hop onto the strand first.
+                   [this](Result<std::string> reply) {
+                     asio::post(strand_, [this, reply = std::move(reply)]() mutable {
+                       busy_ = false;
+                       if (!stopped_) on_page(std::move(reply));
+                     });
+                   });
 }
 
 void PartitionStreamer::on_page(Result<std::string> reply) {
@@ -311,24 +317,33 @@ void PartitionStreamer::finish_job() {
     return schedule(options_.retry_delay_ms);
   }
   busy_ = true;
-  membership_->submit(MetaCommand::stream_done(options_.self_id, transition_id_, p),
-                      [this, p, transition = transition_id_](Status st) {
-                        asio::post(strand_, [this, p, transition, st] {
-                          busy_ = false;
-                          if (stopped_) return;
-                          if (st.ok() && transition == transition_id_) {
-                            reported_.insert(p);
-                            partitions_->inc();
-                            job_.reset();
-                            std::lock_guard<std::mutex> lock(progress_mu_);
-                            progress_.partitions_done = reported_.size();
-                            progress_.current_partition = -1;
-                          } else if (!st.ok()) {
-                            spdlog::warn("reporting partition {} streamed: {}", p, st.to_string());
-                          }
-                          schedule(st.ok() ? 0 : options_.retry_delay_ms);
-                        });
-                      });
+  membership_->submit(
+      MetaCommand::stream_done(options_.self_id, transition_id_, p),
+      [this, p, transition = transition_id_](Status st) {
+        asio::post(strand_, [this, p, transition, st] {
+          busy_ = false;
+          if (stopped_) return;
+          if (st.ok() && transition == transition_id_) {
+            reported_.insert(p);
+            partitions_->inc();
+            job_.reset();
+            std::lock_guard<std::mutex> lock(progress_mu_);
+            progress_.partitions_done = reported_.size();
+            progress_.streaming_ms = clock_->steady_ms() - first_page_ms_;
+            if (progress_.partitions_done == progress_.partitions_assigned) {
+              spdlog::info(
+                  "transition {}: streamed all {} partitions in {} ms ({} records, {} bytes "
+                  "from all sources)",
+                  transition, progress_.partitions_done, progress_.streaming_ms, progress_.records,
+                  progress_.bytes);
+            }
+            progress_.current_partition = -1;
+          } else if (!st.ok()) {
+            spdlog::warn("reporting partition {} streamed: {}", p, st.to_string());
+          }
+          schedule(st.ok() ? 0 : options_.retry_delay_ms);
+        });
+      });
 }
 
 }  // namespace chorus

@@ -96,8 +96,9 @@ struct StreamProgress {
   size_t partitions_assigned = 0;  // partitions this node streams in this transition
   size_t partitions_done = 0;
   int64_t current_partition = -1;
-  uint64_t bytes = 0;  // in this transition
+  uint64_t bytes = 0;  // in this transition, from every source (a key comes from several)
   uint64_t records = 0;
+  uint64_t streaming_ms = 0;  // from the first page asked to the last partition reported
 };
 
 class PartitionStreamer {
@@ -139,6 +140,7 @@ class PartitionStreamer {
   bool busy_ = false;  // a page request or a StreamDone report is out
   uint64_t transition_id_ = 0;
   uint64_t transition_seen_ms_ = 0;
+  uint64_t first_page_ms_ = 0;  // 0 until this transition's first page request
   std::set<uint32_t> reported_;  // partitions reported done in this transition
   std::unique_ptr<Job> job_;
   mutable std::mutex progress_mu_;  // guards progress_ only; never held across calls

@@ -87,8 +87,9 @@ int main(int argc, char** argv) {
   app.add_option("--http", o.http_address, "HTTP API listen address host:port");
   app.add_option("--peer", o.peer_address, "Internode listen address host:port");
   app.add_option("--data", o.data_dir, "Data directory");
-  app.add_option("--seeds", seeds, "Comma-separated peer addresses of seed nodes");
-  app.add_option("--bootstrap-expect", o.bootstrap_expect, "Members that form the ring");
+  app.add_option("--seeds", seeds, "Comma-separated peer addresses to gossip with first");
+  app.add_option("--bootstrap-expect", o.bootstrap_expect,
+                 "Members that bootstrap a new cluster together");
   app.add_option("--engine", engine, "Storage engine: rocksdb | leveldb");
   app.add_option("--replicas", o.replicas, "Replicas per key (N)");
   app.add_option("--read-quorum", o.read_quorum, "Default read quorum (R)");
@@ -97,7 +98,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "I/O threads (0 = cores)");
   app.add_option("--max-value-bytes", o.max_value_bytes, "Largest accepted value");
   app.add_option("--request-timeout-ms", o.request_timeout_ms, "Coordinator deadline");
-  app.add_option("--failure-timeout-ms", o.failure_timeout_ms, "Silence before a peer is dead");
+  app.add_option("--epoch-interval-s", o.epoch_interval_s, "Seconds between epoch advances");
+  app.add_option("--stream-bytes-per-s", o.stream_bytes_per_s,
+                 "Rate limit for streaming partitions to new owners");
   app.add_option("--hints", o.hints_enabled, "Hinted handoff (true|false)");
   app.add_option("--hints-per-second", o.hints_per_second_max, "Hint delivery rate limit");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");

@@ -1,6 +1,7 @@
 #include "api/kv_api.h"
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <optional>
 #include <string_view>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/request_parsing.h"
+#include "core/limits.h"
 #include "core/text.h"
 
 namespace chorus {
@@ -18,8 +20,8 @@ using nlohmann::json;
 
 // The status codes this API answers with. Their counters are cached after first use so counting a
 // request does not take the registry's lock; any other code is looked up every time.
-constexpr std::array<int, 11> kKnownStatuses = {200, 400, 404, 405, 413, 429,
-                                                500, 501, 503, 504, 431};
+constexpr std::array<int, 12> kKnownStatuses = {200, 202, 400, 404, 405, 413,
+                                                429, 500, 501, 503, 504, 431};
 constexpr std::array<const char*, KvApi::kOpCount> kOpNames = {"get", "put", "delete", "other"};
 constexpr const char* kRequestsName = "chorus_http_requests_total";
 constexpr const char* kRequestsHelp = "HTTP API requests by operation and status code.";
@@ -35,13 +37,14 @@ enum class RouteId {
   kCluster,
   kJoin,
   kDecommission,
+  kRemove,
   kHealth,
   kReady,
   kMetrics,
   kOwners,
   kLocal,
 };
-enum class Match { kExact, kPrefix, kDecommission };
+enum class Match { kExact, kPrefix, kDecommission, kRemove };
 
 struct Route {
   std::string_view method;
@@ -53,8 +56,9 @@ struct Route {
 constexpr std::string_view kKvPrefix = "/v1/kv/";
 constexpr std::string_view kNodesPrefix = "/v1/cluster/nodes/";
 constexpr std::string_view kDecommissionSuffix = "/decommission";
+constexpr std::string_view kRemoveSuffix = "/remove";
 
-constexpr std::array<Route, 12> kRoutes = {{
+constexpr std::array<Route, 13> kRoutes = {{
     {"GET", Match::kPrefix, kKvPrefix, RouteId::kKvGet},
     {"PUT", Match::kPrefix, kKvPrefix, RouteId::kKvPut},
     {"DELETE", Match::kPrefix, kKvPrefix, RouteId::kKvDelete},
@@ -62,6 +66,7 @@ constexpr std::array<Route, 12> kRoutes = {{
     {"GET", Match::kExact, "/v1/cluster", RouteId::kCluster},
     {"POST", Match::kExact, "/v1/cluster/join", RouteId::kJoin},
     {"POST", Match::kDecommission, kNodesPrefix, RouteId::kDecommission},
+    {"POST", Match::kRemove, kNodesPrefix, RouteId::kRemove},
     {"GET", Match::kExact, "/v1/health", RouteId::kHealth},
     {"GET", Match::kExact, "/v1/ready", RouteId::kReady},
     {"GET", Match::kExact, "/metrics", RouteId::kMetrics},
@@ -83,9 +88,17 @@ bool matches(const Route& route, std::string_view path, std::string_view* tail) 
       *tail = path.substr(route.pattern.size());
       return true;
     case Match::kDecommission:
-      return starts_with(path, route.pattern) &&
-             path.size() > route.pattern.size() + kDecommissionSuffix.size() &&
-             path.substr(path.size() - kDecommissionSuffix.size()) == kDecommissionSuffix;
+    case Match::kRemove: {
+      const std::string_view suffix =
+          route.match == Match::kDecommission ? kDecommissionSuffix : kRemoveSuffix;
+      if (!starts_with(path, route.pattern) ||
+          path.size() <= route.pattern.size() + suffix.size() ||
+          path.substr(path.size() - suffix.size()) != suffix) {
+        return false;
+      }
+      *tail = path.substr(route.pattern.size(), path.size() - route.pattern.size() - suffix.size());
+      return true;
+    }
   }
   return false;
 }
@@ -105,7 +118,39 @@ HttpResponse error_response(const ApiError& error) {
 }
 
 HttpResponse not_implemented(const std::string& what) {
-  return error_response(501, "not_implemented", what + " arrives with gossip/raft membership");
+  return error_response(501, "not_implemented", what + " is not implemented yet");
+}
+
+bool valid_node_id(std::string_view id) {
+  if (id.empty() || id.size() > kNodeIdBytesMax) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The answer to a membership change: 202 once the leader took it (it applies when committed).
+HttpResponse membership_response(const Status& st, const MembershipChange& change) {
+  static constexpr const char* kActions[] = {"join", "decommission", "remove"};
+  const char* action = kActions[static_cast<int>(change.kind)];
+  if (st.ok()) {
+    return json_response(202, json{{"accepted", true}, {"action", action}, {"id", change.id}});
+  }
+  switch (st.code()) {
+    case Status::Code::kNotFound:
+      return error_response(404, "not_found", st.message());
+    case Status::Code::kInvalidArgument:
+      return error_response(400, "invalid_request", st.message());
+    case Status::Code::kBusy:
+      return error_response(
+          429, "busy", st.message() + " (another membership change is being committed; retry)");
+    case Status::Code::kTimeout:
+      return error_response(504, "timeout", st.message());
+    default:
+      return error_response(503, "unavailable", st.message());
+  }
 }
 
 // Maps a non-OK service Status to its HTTP answer. `count_name` is "acks" for writes and "replies"
@@ -261,9 +306,11 @@ void KvApi::route(HttpRequest request, Respond respond) {
     case RouteId::kKvList:
       return respond(not_implemented("key listing"));
     case RouteId::kJoin:
-      return respond(not_implemented("joining a cluster"));
+      return join(request, std::move(respond));
     case RouteId::kDecommission:
-      return respond(not_implemented("decommissioning a node"));
+      return node_action(MembershipChange::Kind::kDecommission, tail, std::move(respond));
+    case RouteId::kRemove:
+      return node_action(MembershipChange::Kind::kRemove, tail, std::move(respond));
     case RouteId::kCluster:
       return respond(json_response(200, service_->cluster_status()));
     case RouteId::kHealth:
@@ -340,6 +387,43 @@ void KvApi::kv_delete(const HttpRequest& request, std::string_view tail, Respond
   }
   args.tombstone = true;
   submit_write(std::move(args), std::move(respond));
+}
+
+void KvApi::node_action(MembershipChange::Kind kind, std::string_view id, Respond respond) {
+  if (!valid_node_id(id)) {
+    return respond(error_response(
+        400, "invalid_id",
+        "a node id is 1.." + std::to_string(kNodeIdBytesMax) + " characters of [A-Za-z0-9._-]"));
+  }
+  MembershipChange change;
+  change.kind = kind;
+  change.id = std::string(id);
+  service_->change_membership(change, [change, respond = std::move(respond)](Status st) {
+    respond(membership_response(st, change));
+  });
+}
+
+void KvApi::join(const HttpRequest& request, Respond respond) {
+  const json body = json::parse(request.body, nullptr, false);
+  MembershipChange change;
+  change.kind = MembershipChange::Kind::kJoin;
+  const bool shaped = body.is_object() && body.contains("id") && body["id"].is_string() &&
+                      body.contains("peer") && body["peer"].is_string() && body.contains("http") &&
+                      body["http"].is_string();
+  if (shaped) {
+    change.id = body["id"].get<std::string>();
+    change.peer = body["peer"].get<std::string>();
+    change.http = body["http"].get<std::string>();
+  }
+  if (!shaped || !valid_node_id(change.id) || change.peer.empty() || change.http.empty() ||
+      change.peer.size() > 256 || change.http.size() > 256) {
+    return respond(error_response(
+        400, "invalid_request",
+        R"(expected {"id": "<node id>", "peer": "host:port", "http": "host:port"})"));
+  }
+  service_->change_membership(change, [change, respond = std::move(respond)](Status st) {
+    respond(membership_response(st, change));
+  });
 }
 
 void KvApi::debug_owners(std::string_view tail, Respond respond) {

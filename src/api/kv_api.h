@@ -65,6 +65,8 @@ class KvApi {
   std::optional<ApiError> parse_write_target(const HttpRequest& request, std::string_view tail,
                                              WriteArgs* args) const;
   void submit_write(WriteArgs args, Respond respond);
+  void node_action(MembershipChange::Kind kind, std::string_view id, Respond respond);
+  void join(const HttpRequest& request, Respond respond);
   void debug_owners(std::string_view tail, Respond respond);
   void debug_local(std::string_view tail, Respond respond);
   void record_metrics(Op op, int status, uint64_t elapsed_us);

@@ -77,6 +77,15 @@ struct ReadOutcome {
   Record record;
 };
 
+// POST /v1/cluster/join and /v1/cluster/nodes/{id}/decommission|remove.
+struct MembershipChange {
+  enum class Kind { kJoin, kDecommission, kRemove };
+  Kind kind = Kind::kDecommission;
+  std::string id;
+  std::string peer;  // kJoin only
+  std::string http;  // kJoin only
+};
+
 class KvService {
  public:
   virtual ~KvService() = default;
@@ -86,6 +95,10 @@ class KvService {
 
   // GET /v1/cluster body (DESIGN.md §8).
   virtual nlohmann::json cluster_status() = 0;
+  // Hands a membership change to the metadata leader. done: OK once accepted into its log,
+  // NotFound (no such member), InvalidArgument, Unavailable (no leader), Busy (another change in
+  // progress).
+  virtual void change_membership(MembershipChange change, std::function<void(Status)> done) = 0;
   // GET /v1/ready: true once this node can coordinate requests (ring formed).
   virtual bool ready() = 0;
   // GET /v1/debug/owners/{key}: {"key", "partition", "owners": [...]}.

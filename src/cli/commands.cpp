@@ -163,4 +163,19 @@ int run_owners(NodeClient& client, const std::string& key, bool as_json) {
                  : (write_stdout(format_owners(doc)) ? kExitOk : kExitRequestFailed);
 }
 
+int run_node_action(NodeClient& client, const std::string& id, const std::string& action,
+                    bool as_json) {
+  const Reply reply = client.post("/v1/cluster/nodes/" + percent_encode(id) + "/" + action, "");
+  if (int code = check_reply(client, reply); code != kExitOk) return code;
+  const json doc = parse_body(reply);
+  if (doc.is_discarded()) return kExitRequestFailed;
+  if (as_json) return print_json(doc);
+  const std::string what = action == "remove"
+                               ? "its partitions move to the other members, then it is removed"
+                               : "it leaves once its partitions are streamed to the others";
+  return write_stdout(action + " of " + id + " accepted: " + what + " (watch: chorusctl status)\n")
+             ? kExitOk
+             : kExitRequestFailed;
+}
+
 }  // namespace chorus::cli

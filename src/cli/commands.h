@@ -41,5 +41,8 @@ int run_put(NodeClient& client, const PutOptions& options);
 int run_del(NodeClient& client, const DelOptions& options);
 int run_status(NodeClient& client, bool json);
 int run_owners(NodeClient& client, const std::string& key, bool json);
+// POST /v1/cluster/nodes/{id}/{action} (action: decommission | remove); prints what was accepted.
+int run_node_action(NodeClient& client, const std::string& id, const std::string& action,
+                    bool json);
 
 }  // namespace chorus::cli

@@ -57,6 +57,11 @@ std::string cluster_header(const json& doc) {
             text_of(raft, "leader");
   }
   if (doc.contains("formed") && doc.at("formed") == false) line += "  (ring not formed)";
+  if (has_field(doc, "transition") && doc.at("transition").is_object()) {
+    const json& t = doc.at("transition");
+    line += "\ntransition " + text_of(t, "id") + ": " + text_of(t, "partitions_pending") + " of " +
+            text_of(t, "partitions_total") + " partitions still moving";
+  }
   return line + "\n";
 }
 
@@ -169,6 +174,7 @@ Result<std::string> format_cluster_status(const json& doc) {
     return out + "(no members)\n";
   }
   std::vector<std::vector<std::string>> rows = {{"ID", "PEER", "HTTP", "STATE", "PARTITIONS"}};
+  // STATE is alive/suspect/dead from gossip, or joining/leaving while data moves.
   for (const json& member : *members) {
     rows.push_back({text_of(member, "id"), text_of(member, "peer"), text_of(member, "http"),
                     text_of(member, "state"), text_of(member, "partitions")});

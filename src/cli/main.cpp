@@ -4,6 +4,7 @@
 //   chorusctl put KEY VALUE|- | --file PATH|- [--w N] [--ttl-s N] [--sync] [--json]
 //   chorusctl del KEY [--w N] [--sync] [--json]
 //   chorusctl status [--json]            chorusctl owners KEY [--json]
+//   chorusctl decommission ID [--json]   chorusctl remove ID [--json]
 //
 // --node defaults to $CHORUS_NODE, then http://127.0.0.1:8081. Exit codes: 0 success; 1 the node
 // answered 4xx/5xx (404 on get included); 2 no answer from the node, or bad usage.
@@ -36,6 +37,8 @@ struct Flags {
   bool status_json = false;
   std::string owners_key;
   bool owners_json = false;
+  std::string node_id;
+  bool node_json = false;
   uint64_t ttl_s = 0;
   std::string value;
   std::string file;
@@ -80,6 +83,15 @@ void add_commands(CLI::App& app, Flags* f) {
   CLI::App* owners = app.add_subcommand("owners", "show a key's partition and replicas");
   add_key(owners, &f->owners_key);
   owners->add_flag("--json", f->owners_json, "print the node's JSON answer");
+
+  CLI::App* decommission = app.add_subcommand(
+      "decommission", "move a member's partitions to the others, then let it leave and exit");
+  decommission->add_option("id", f->node_id, "the member's node id")->required();
+  decommission->add_flag("--json", f->node_json, "print the node's JSON answer");
+  CLI::App* remove = app.add_subcommand(
+      "remove", "force a (dead) member out; its data comes back from the other replicas");
+  remove->add_option("id", f->node_id, "the member's node id")->required();
+  remove->add_flag("--json", f->node_json, "print the node's JSON answer");
 }
 
 // Checks that CLI11 cannot express; prints the problem and returns false.
@@ -110,6 +122,11 @@ int dispatch(const CLI::App& app, Flags* f) {
   }
   NodeClient client(url.value(), f->timeout_ms);
   if (app.got_subcommand("status")) return run_status(client, f->status_json);
+  if (app.got_subcommand("decommission")) {
+    return run_node_action(client, f->node_id, "decommission", f->node_json);
+  }
+  if (app.got_subcommand("remove"))
+    return run_node_action(client, f->node_id, "remove", f->node_json);
   const std::string& key = app.got_subcommand("get")   ? f->get.key
                            : app.got_subcommand("put") ? f->put.key
                            : app.got_subcommand("del") ? f->del.key

@@ -60,6 +60,10 @@ Reply NodeClient::put(const std::string& path, const std::string& body,
   return to_reply(client_->Put(path, body, content_type));
 }
 
+Reply NodeClient::post(const std::string& path, const std::string& body) {
+  return to_reply(client_->Post(path, body, "application/json"));
+}
+
 Reply NodeClient::del(const std::string& path) {
   return to_reply(client_->Delete(path));
 }

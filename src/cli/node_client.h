@@ -34,6 +34,7 @@ class NodeClient {
   Reply get(const std::string& path);
   Reply put(const std::string& path, const std::string& body, const std::string& content_type);
   Reply del(const std::string& path);
+  Reply post(const std::string& path, const std::string& body);
 
   const std::string& base_url() const { return base_url_; }
 

@@ -7,7 +7,7 @@
 namespace chorus {
 
 enum class RpcMethod : uint16_t {
-  kHello = 1,  // membership handshake and liveness (membership/)
+  kHello = 1,  // retired: the static membership handshake (never reuse)
   kReplicaWrite = 10,
   kReplicaRead = 11,
   kRaftMessage = 20,     // one Raft message, one-way (membership/raft_host)

@@ -22,12 +22,13 @@
 #include "core/metrics.h"
 #include "core/rpc_methods.h"
 #include "engines/store.h"
-#include "membership/static_membership.h"
+#include "membership/cluster_membership.h"
 #include "net/transport.h"
 #include "node/node_service.h"
 #include "replication/coordinator.h"
 #include "replication/hint_delivery.h"
 #include "replication/hints.h"
+#include "replication/partition_stream.h"
 #include "replication/replica.h"
 #include "ring/partitioner.h"
 #include "ring/ring.h"
@@ -59,6 +60,12 @@ Status validate(const NodeOptions& o) {
                                    std::to_string(kValueBytesMaxLimit));
   }
   if (o.threads < 0 || o.threads > 256) return Status::InvalidArgument("--threads must be 0..256");
+  if (o.epoch_interval_s < 1 || o.epoch_interval_s > 86400) {
+    return Status::InvalidArgument("--epoch-interval-s must be 1..86400");
+  }
+  if (o.stream_bytes_per_s < 4096) {
+    return Status::InvalidArgument("--stream-bytes-per-s must be >= 4096");
+  }
   if (o.request_timeout_ms < 10)
     return Status::InvalidArgument("--request-timeout-ms must be >= 10");
   return Status::OK();
@@ -75,7 +82,9 @@ struct Node::Parts {
   std::unique_ptr<Store> store;
   std::unique_ptr<HintStore> hints;
   std::unique_ptr<Transport> transport;
-  std::unique_ptr<StaticMembership> membership;
+  std::unique_ptr<ClusterMembership> membership;
+  std::unique_ptr<StreamService> stream_service;
+  std::unique_ptr<PartitionStreamer> streamer;
   std::unique_ptr<ReplicaService> replica;
   std::unique_ptr<Coordinator> coordinator;
   std::unique_ptr<HintDelivery> delivery;
@@ -133,25 +142,32 @@ Status Node::start() {
   p.replica = std::make_unique<ReplicaService>(p.store.get(), p.hints.get(), &p.hlc, &p.metrics);
   p.replica->set_partitions(options_.partitions);
 
-  StaticMembershipOptions membership_options;
+  ClusterMembershipOptions membership_options;
   membership_options.self = Member{options_.id, options_.peer_address, options_.http_address};
   membership_options.seeds = options_.seeds;
   membership_options.bootstrap_expect = options_.bootstrap_expect;
   membership_options.partitions = options_.partitions;
   membership_options.replicas = options_.replicas;
   membership_options.data_dir = options_.data_dir;
-  membership_options.failure_timeout_ms = options_.failure_timeout_ms;
-  p.membership = std::make_unique<StaticMembership>(p.io, p.transport.get(), &p.hlc, &p.clock,
-                                                    membership_options, &p.metrics);
+  membership_options.epoch_interval_s = options_.epoch_interval_s;
+  p.membership = std::make_unique<ClusterMembership>(p.io, p.transport.get(), &p.clock,
+                                                     membership_options, &p.metrics);
+  p.stream_service = std::make_unique<StreamService>(p.store.get(), &p.metrics);
 
   p.transport->set_handler([&p](uint16_t method, std::string payload, Responder respond) {
     switch (static_cast<RpcMethod>(method)) {
-      case RpcMethod::kHello:
-        return p.membership->handle_hello(std::move(payload), respond);
+      case RpcMethod::kRaftMessage:
+      case RpcMethod::kMetaRequest:
+      case RpcMethod::kClusterProbe:
+        return p.membership->handle_rpc(method, std::move(payload), std::move(respond));
+      case RpcMethod::kStreamPartition:
+        return p.stream_service->handle(std::move(payload), respond);
       case RpcMethod::kReplicaWrite:
         return p.replica->handle_write(std::move(payload), respond);
       case RpcMethod::kReplicaRead:
         return p.replica->handle_read(std::move(payload), respond);
+      case RpcMethod::kHello:  // retired with static membership
+        break;
     }
     respond(Status::InvalidArgument("unknown method " + std::to_string(method)), {});
   });
@@ -171,12 +187,22 @@ Status Node::start() {
   p.delivery = std::make_unique<HintDelivery>(p.io, p.membership.get(), p.transport.get(),
                                               p.hints.get(), p.replica.get(), &p.hlc, &p.clock,
                                               delivery_options, &p.metrics);
+  PartitionStreamerOptions streamer_options;
+  streamer_options.self_id = options_.id;
+  streamer_options.stream_bytes_per_s = options_.stream_bytes_per_s;
+  streamer_options.start_delay_ms = options_.request_timeout_ms + 1000;
+  p.streamer =
+      std::make_unique<PartitionStreamer>(p.io, p.membership.get(), p.transport.get(),
+                                          p.store.get(), &p.clock, streamer_options, &p.metrics);
   p.membership->on_member_alive([&p](const std::string&) { p.delivery->wake(); });
+  // A decommissioned (or removed) node has handed its data over: it exits.
+  p.membership->on_departed([this] { stop(); });
   CHORUS_RETURN_IF_ERROR(p.membership->start());
   p.delivery->start();
+  p.streamer->start();
 
   p.service = std::make_unique<NodeService>(options_.id, p.coordinator.get(), p.membership.get(),
-                                            p.store.get(), options_.replicas);
+                                            p.store.get(), p.streamer.get(), options_.replicas);
   KvApiOptions api_options;
   api_options.value_bytes_max = options_.max_value_bytes;
   api_options.replicas = options_.replicas;
@@ -241,6 +267,7 @@ void Node::drain(uint64_t deadline_ms) {
     return;
   }
   if (p.membership) p.membership->stop();
+  if (p.streamer) p.streamer->stop();
   if (p.delivery) p.delivery->stop();
   if (p.transport) p.transport->close();
   // run() returns once the handlers still queued have run.

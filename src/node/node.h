@@ -31,7 +31,8 @@ struct NodeOptions {
   int threads = 0;  // 0 = hardware concurrency
   size_t max_value_bytes = 1 << 20;
   uint64_t request_timeout_ms = 2000;
-  uint64_t failure_timeout_ms = 2000;
+  uint64_t epoch_interval_s = 30;
+  uint64_t stream_bytes_per_s = 32 << 20;
   bool hints_enabled = true;
   size_t hints_per_second_max = 2000;
 };

@@ -5,11 +5,12 @@
 namespace chorus {
 
 NodeService::NodeService(std::string self_id, Coordinator* coordinator, Membership* membership,
-                         Store* store, int replicas)
+                         Store* store, const PartitionStreamer* streamer, int replicas)
     : self_id_(std::move(self_id)),
       coordinator_(coordinator),
       membership_(membership),
       store_(store),
+      streamer_(streamer),
       replicas_(replicas) {}
 
 int NodeService::resolve(const Consistency& c, int default_count) const {
@@ -55,9 +56,14 @@ nlohmann::json NodeService::cluster_status() {
   nlohmann::json j;
   j["node"] = self_id_;
   j["replicas"] = replicas_;
-  // Membership is static until the Raft metadata log lands (issue 3): no leader, no term.
-  j["raft"] = {{"role", "none"}, {"term", 0}, {"leader", nullptr}};
+  j["raft"] = {{"role", view->raft.role},
+               {"term", view->raft.term},
+               {"leader", view->raft.leader.empty() ? nlohmann::json(nullptr)
+                                                    : nlohmann::json(view->raft.leader)},
+               {"commit_index", view->raft.commit_index},
+               {"applied_index", view->raft.applied_index}};
   j["members"] = nlohmann::json::array();
+  j["transition"] = nullptr;
   if (!view->formed()) {
     j["epoch"] = 0;
     j["partitions"] = 0;
@@ -65,19 +71,56 @@ nlohmann::json NodeService::cluster_status() {
     return j;
   }
   const Ring& ring = *view->ring;
+  const ClusterMetadata* md = view->metadata.get();
   j["epoch"] = ring.epoch();
   j["partitions"] = ring.partitions();
   j["formed"] = true;
   for (size_t i = 0; i < ring.members().size(); ++i) {
     const Member& m = ring.members()[i];
+    const MemberInfo* info = md ? md->find(m.id) : nullptr;
+    const char* gossip = member_state_name(view->states[i]);
+    // DESIGN.md §8: joining/leaving while data moves, otherwise what gossip says.
+    const bool moving =
+        info && info->status != MemberStatus::kActive && view->states[i] == MemberState::kAlive;
     j["members"].push_back({{"id", m.id},
                             {"peer", m.peer_address},
                             {"http", m.http_address},
-                            {"state", member_state_name(view->states[i])},
+                            {"state", moving ? member_status_name(info->status) : gossip},
+                            {"gossip", gossip},
+                            {"status", info ? member_status_name(info->status) : "active"},
                             {"partitions", ring.partitions_replicated_by(i).size()},
                             {"primary_partitions", ring.partitions_led_by(i).size()}});
   }
+  if (md && md->in_transition()) {
+    j["transition"] = {{"id", md->transition_id()},
+                       {"target", md->target_members()},
+                       {"partitions_pending", md->partitions_pending()},
+                       {"partitions_total", md->partitions()}};
+  }
+  if (streamer_ != nullptr) {
+    const StreamProgress progress = streamer_->progress();
+    j["streaming"] = {{"transition", progress.transition_id},
+                      {"partitions_assigned", progress.partitions_assigned},
+                      {"partitions_done", progress.partitions_done},
+                      {"current_partition", progress.current_partition},
+                      {"bytes", progress.bytes},
+                      {"records", progress.records},
+                      {"streaming_ms", progress.streaming_ms}};
+  }
   return j;
+}
+
+void NodeService::change_membership(MembershipChange change, std::function<void(Status)> done) {
+  switch (change.kind) {
+    case MembershipChange::Kind::kJoin:
+      return membership_->submit(MetaCommand::add_node(Member{change.id, change.peer, change.http}),
+                                 std::move(done));
+    case MembershipChange::Kind::kDecommission:
+      return membership_->submit(MetaCommand::decommission(change.id), std::move(done));
+    case MembershipChange::Kind::kRemove:
+      return membership_->submit(MetaCommand::remove_node(change.id), std::move(done));
+  }
+  done(Status::InvalidArgument("unknown membership change"));
 }
 
 bool NodeService::ready() {

@@ -7,17 +7,20 @@
 #include "engines/store.h"
 #include "membership/membership.h"
 #include "replication/coordinator.h"
+#include "replication/partition_stream.h"
 
 namespace chorus {
 
 class NodeService final : public KvService {
  public:
+  // `streamer` may be null (no streaming progress is shown then).
   NodeService(std::string self_id, Coordinator* coordinator, Membership* membership, Store* store,
-              int replicas);
+              const PartitionStreamer* streamer, int replicas);
 
   void write(WriteArgs args, std::function<void(WriteOutcome)> done) override;
   void read(ReadArgs args, std::function<void(ReadOutcome)> done) override;
   nlohmann::json cluster_status() override;
+  void change_membership(MembershipChange change, std::function<void(Status)> done) override;
   bool ready() override;
   nlohmann::json debug_owners(const std::string& key) override;
   Result<Record> debug_local(const std::string& key) override;
@@ -29,6 +32,7 @@ class NodeService final : public KvService {
   Coordinator* coordinator_;
   Membership* membership_;
   Store* store_;
+  const PartitionStreamer* streamer_;
   int replicas_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "tests/cluster/cluster_fixture.h"
@@ -76,6 +77,60 @@ TEST_CASE("chorusctl writes, reads, deletes and shows status against a real clus
   ToolRun down =
       run_tool(ctl, {"--node", "http://" + cluster.node(1).host + ":1", "get", "x"}, log);
   REQUIRE(down.exit_code == 2);
+}
+
+// The members a node lists when no transition is running (empty while one is).
+std::set<std::string> settled_members(const LocalCluster& cluster, int via) {
+  JsonReply r = client_for(cluster, via).get_json("/v1/cluster");
+  std::set<std::string> out;
+  if (r.http_status != 200 || !r.json["transition"].is_null()) return out;
+  for (const auto& m : r.json["members"]) out.insert(m.value("id", ""));
+  return out;
+}
+
+TEST_CASE("chorusctl remove forces a dead member out and decommission lets a live one leave",
+          "[cluster]") {
+  ClusterOptions options;
+  options.nodes = 4;
+  LocalCluster cluster(options);
+  start_or_fail(cluster);
+  const std::string ctl = chorusctl_path();
+  const std::string log = cluster.data_root() + "/chorusctl.log";
+  const std::string node = cluster.node(1).http_url();
+  KvClient c1 = client_for(cluster, 1);
+  for (int k = 0; k < 100; ++k) REQUIRE(c1.put("k" + std::to_string(k), "v", 2).ok());
+
+  ToolRun unknown = run_tool(ctl, {"--node", node, "decommission", "n9"}, log);
+  INFO(unknown.output);
+  CHECK(unknown.exit_code == 1);
+  CHECK(unknown.output.find("not a member") != std::string::npos);
+
+  REQUIRE(cluster.kill(4, SIGKILL).ok());
+  ToolRun remove = run_tool(ctl, {"--node", node, "remove", "n4"}, log);
+  INFO(remove.output);
+  REQUIRE(remove.exit_code == 0);
+  CHECK(remove.output.find("remove of n4 accepted") != std::string::npos);
+  const std::set<std::string> three = {"n1", "n2", "n3"};
+  if (!poll_until(120'000, [&] { return settled_members(cluster, 1) == three; })) {
+    cluster.dump_all_logs();
+    FAIL("n4 was not removed");
+  }
+
+  ToolRun leave = run_tool(ctl, {"--node", node, "decommission", "n3"}, log);
+  INFO(leave.output);
+  REQUIRE(leave.exit_code == 0);
+  auto exited = cluster.wait_exit(3, 120'000);
+  REQUIRE(exited.ok());
+  CHECK(*exited == 0);
+  const std::set<std::string> two = {"n1", "n2"};
+  REQUIRE(poll_until(60'000, [&] { return settled_members(cluster, 2) == two; }));
+  // Nothing written before was lost on the way: n4's copies came back from the other replicas,
+  // n3's were streamed before it left.
+  for (int k = 0; k < 100; ++k) {
+    ReadReply r = client_for(cluster, 2).get("k" + std::to_string(k), 2);
+    REQUIRE(r.ok());
+    CHECK(r.value == "v");
+  }
 }
 
 TEST_CASE("chorusd takes its flags from a JSON config file and the command line wins",

@@ -160,6 +160,10 @@ JsonReply KvClient::get_raw(const std::string& path) {
   return to_json_reply(http_->Get(path.c_str()), /*parse=*/false);
 }
 
+JsonReply KvClient::post_json(const std::string& path, const std::string& body) {
+  return to_json_reply(http_->Post(path.c_str(), body, "application/json"), /*parse=*/true);
+}
+
 WriteOutcome to_write_outcome(const WriteReply& reply) {
   if (reply.ok()) return WriteOutcome::ok(reply.timestamp, reply.node);
   if (reply.http_status >= 400 && reply.http_status < 500) return WriteOutcome::failed();

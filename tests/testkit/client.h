@@ -104,6 +104,8 @@ class KvClient {
   JsonReply get_json(const std::string& path);
   // GET of any path; status and raw body only (e.g. /metrics).
   JsonReply get_raw(const std::string& path);
+  // POST of a JSON body (may be empty) to any path; the reply parsed as JSON.
+  JsonReply post_json(const std::string& path, const std::string& body);
 
   const std::string& host() const { return host_; }
   int port() const { return port_; }

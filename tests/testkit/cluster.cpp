@@ -139,6 +139,7 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
   int block = BlockRegistry::instance().reserve(options_.nodes);
   block_x_ = block / 256;
   block_y_ = block % 256;
+  bootstrap_expect_ = options_.nodes;
   nodes_.resize(static_cast<size_t>(options_.nodes));
   for (int i = 1; i <= options_.nodes; ++i) {
     NodeAddress& address = nodes_[static_cast<size_t>(i - 1)].address;
@@ -237,7 +238,7 @@ std::vector<std::string> LocalCluster::args_for(const NodeState& node) const {
       "--peer", node.address.peer(),
       "--data", data_dir(i),
       "--seeds", join(seeds, ","),
-      "--bootstrap-expect", std::to_string(size()),
+      "--bootstrap-expect", std::to_string(bootstrap_expect_),
       "--engine", options_.engine,
       "--replicas", std::to_string(options_.replicas),
       "--read-quorum", std::to_string(options_.read_quorum),
@@ -284,6 +285,32 @@ Status LocalCluster::start() {
     CHORUS_RETURN_IF_ERROR(start_node(node));
   }
   return Status::OK();
+}
+
+Result<int> LocalCluster::add_node(std::vector<std::string> extra_args) {
+  if (root_.empty()) return Status::InvalidArgument("add_node before start()");
+  if (size() >= kMaxNodes) return Status::InvalidArgument("the address block is full");
+  const int i = size() + 1;
+  NodeState node;
+  node.address.id = "n" + std::to_string(i);
+  node.address.host =
+      "127." + std::to_string(block_x_) + "." + std::to_string(block_y_) + "." + std::to_string(i);
+  node.extra_args = std::move(extra_args);
+  nodes_.push_back(std::move(node));
+  std::error_code error;
+  fs::create_directories(data_dir(i), error);
+  if (error) return Status::IOError("creating " + data_dir(i) + ": " + error.message());
+  CHORUS_RETURN_IF_ERROR(start_node(nodes_.back()));
+  return i;
+}
+
+Result<int> LocalCluster::wait_exit(int i, int timeout_ms) {
+  NodeState& node = state(i);
+  if (node.process == nullptr) return Status::InvalidArgument(node.address.id + " is not running");
+  std::optional<int> status = node.process->wait_exit(timeout_ms);
+  if (!status) return Status::Timeout(node.address.id + " did not exit");
+  node.process.reset();
+  return *status;
 }
 
 Status LocalCluster::wait_ready(int timeout_ms) {

@@ -102,6 +102,14 @@ class LocalCluster {
   std::string data_dir(int i) const;  // --data of node i
   std::string log_path(int i) const;
 
+  // Adds node n<size()+1> on the next host of the block (same ports) and starts it with --seeds
+  // listing every node and the cluster's original --bootstrap-expect, so it joins the running
+  // cluster. Requires start() first. Returns the new node's index.
+  Result<int> add_node(std::vector<std::string> extra_args = {});
+  // Waits for node i to exit on its own (a decommissioned node leaves); then the node no longer
+  // counts as running (wait_ready skips it). Returns its exit status, or Timeout.
+  Result<int> wait_exit(int i, int timeout_ms);
+
   // Extra arguments for node i only, used from its next start (start() or restart()).
   void set_node_args(int i, std::vector<std::string> args);
 
@@ -142,6 +150,7 @@ class LocalCluster {
   Status make_root();
 
   ClusterOptions options_;
+  int bootstrap_expect_ = 0;  // the initial node count; nodes added later join instead
   int block_x_ = 0;
   int block_y_ = 0;
   std::vector<NodeState> nodes_;

@@ -66,6 +66,22 @@ class FakeKvService final : public KvService {
     done(outcome);
   }
 
+  void change_membership(MembershipChange change, std::function<void(Status)> done) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    changes_.push_back(change);
+    Status st = membership_status_;
+    lock.unlock();
+    done(st);
+  }
+  void set_membership_status(Status st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    membership_status_ = std::move(st);
+  }
+  std::vector<MembershipChange> changes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return changes_;
+  }
+
   nlohmann::json cluster_status() override {
     return {{"node", "n1"},
             {"epoch", 4},
@@ -148,6 +164,8 @@ class FakeKvService final : public KvService {
   }
 
  private:
+  std::vector<MembershipChange> changes_;
+  Status membership_status_;
   WriteOutcome apply(const WriteArgs& args) {
     std::lock_guard<std::mutex> lock(mu_);
     return apply_locked(args);

@@ -378,10 +378,42 @@ TEST_CASE_METHOD(ApiFixture, "kv api: unknown routes, wrong methods, not-yet-bui
   require_error(call("PUT", "/metrics", "x"), 405, "method_not_allowed");
 
   require_error(call("GET", "/v1/kv?prefix=a&limit=10"), 501, "not_implemented");
-  require_error(call("POST", "/v1/cluster/join", "{}"), 501, "not_implemented");
-  require_error(call("POST", "/v1/cluster/nodes/n2/decommission"), 501, "not_implemented");
   require_error(call("POST", "/v1/cluster/nodes//decommission"), 404, "not_found");
+  require_error(call("POST", "/v1/cluster/nodes/n2/explode"), 404, "not_found");
   CHECK(call("GET", "/v1/cluster/join").body.find("POST") != std::string::npos);
+}
+
+TEST_CASE_METHOD(ApiFixture, "kv api: membership changes reach the service and map its answer",
+                 "[api][cluster]") {
+  const auto accepted = call("POST", "/v1/cluster/nodes/n2/decommission");
+  REQUIRE(accepted.status == 202);
+  CHECK(accepted.json()["action"] == "decommission");
+  CHECK(accepted.json()["id"] == "n2");
+  REQUIRE(call("POST", "/v1/cluster/nodes/n3/remove").status == 202);
+  const auto joined = call("POST", "/v1/cluster/join",
+                           R"({"id":"n4","peer":"127.0.0.1:7004","http":"127.0.0.1:8084"})");
+  REQUIRE(joined.status == 202);
+  auto changes = service_.changes();
+  REQUIRE(changes.size() == 3);
+  CHECK(changes[0].kind == MembershipChange::Kind::kDecommission);
+  CHECK(changes[0].id == "n2");
+  CHECK(changes[1].kind == MembershipChange::Kind::kRemove);
+  CHECK(changes[1].id == "n3");
+  CHECK(changes[2].kind == MembershipChange::Kind::kJoin);
+  CHECK(changes[2].peer == "127.0.0.1:7004");
+
+  // Bad input never reaches the service.
+  require_error(call("POST", "/v1/cluster/nodes/bad%20id/decommission"), 400, "invalid_id");
+  require_error(call("POST", "/v1/cluster/join", "{}"), 400, "invalid_request");
+  require_error(call("POST", "/v1/cluster/join", "not json"), 400, "invalid_request");
+  CHECK(service_.changes().size() == 3);
+
+  service_.set_membership_status(Status::NotFound("n9 is not a member"));
+  require_error(call("POST", "/v1/cluster/nodes/n9/decommission"), 404, "not_found");
+  service_.set_membership_status(Status::Unavailable("no leader"));
+  require_error(call("POST", "/v1/cluster/nodes/n2/remove"), 503, "unavailable");
+  service_.set_membership_status(Status::Busy("a change is in flight"));
+  require_error(call("POST", "/v1/cluster/nodes/n2/decommission"), 429, "busy");
 }
 
 TEST_CASE_METHOD(ApiFixture, "kv api: keeps serving on one connection after bad requests",

@@ -94,6 +94,19 @@ TEST_CASE("cluster status prints a header and a member table") {
           "n2  127.0.0.1:7002  127.0.0.1:8082  suspect  -\n");
 }
 
+TEST_CASE("cluster status shows a transition in progress") {
+  const json doc = json::parse(R"({
+    "node": "n1", "epoch": 9, "partitions": 256, "replicas": 3,
+    "raft": {"role": "leader", "term": 2, "leader": "n1"},
+    "transition": {"id": 8, "partitions_pending": 40, "partitions_total": 256},
+    "members": [{"id": "n4", "peer": "p", "http": "h", "state": "joining", "partitions": 0}]})");
+  const auto text = format_cluster_status(doc);
+  REQUIRE(text.ok());
+  CHECK(text.value().find("transition 8: 40 of 256 partitions still moving\n") !=
+        std::string::npos);
+  CHECK(text.value().find("n4  p     h     joining  0") != std::string::npos);
+}
+
 TEST_CASE("cluster status tolerates missing parts") {
   const json doc = json::parse(
       R"({"node": "n1", "epoch": 0, "replicas": 3, "formed": false, "members": [],
