@@ -92,6 +92,11 @@ Status ClusterMembership::start() {
     const MemberState before =
         change.old_state ? to_member_state(*change.old_state) : MemberState::kDead;
     const MemberState after = to_member_state(change.new_state);
+    // Gossip just heard from it: end any reconnect backoff so requests reach it at once instead
+    // of failing fast for up to the backoff maximum.
+    if (after == MemberState::kAlive && before != MemberState::kAlive) {
+      transport_->retry_now(change.member.peer_address);
+    }
     asio::post(strand_, [this, id = change.member.id, before, after] {
       on_gossip_change(id, before, after);
     });
@@ -152,11 +157,12 @@ void ClusterMembership::schedule_control() {
 }
 
 void ClusterMembership::control() {
+  check_departure();
   const bool member = metadata_.find(options_.self.id) != nullptr;
   if (raft_->fresh() && metadata_.empty()) try_bootstrap();
-  if (!member && !departed_) try_join();
+  // A node that was a member and is no longer one has left: it must not ask to come back.
+  if (!member && !departed_ && !was_member_) try_join();
   if (raft_->role() == raft::Role::kLeader) leader_duties();
-  check_departure();
   publish();  // Raft role, term and leader change without an applied entry
 }
 
@@ -173,10 +179,24 @@ void ClusterMembership::try_bootstrap() {
   if (probing_) return;
   std::vector<Member> live = live_members();
   if (live.size() < options_.bootstrap_expect || live.front().id != options_.self.id) return;
-  live.resize(options_.bootstrap_expect);
+  const bool other_seeds =
+      std::any_of(options_.seeds.begin(), options_.seeds.end(),
+                  [this](const std::string& seed) { return seed != options_.self.peer_address; });
+  if (live.size() == 1 && other_seeds) {
+    // Seeds name other nodes: this node is meant to join them (or to meet them first), never to
+    // start a cluster of its own before gossip found anyone.
+    if (!warned_alone_) {
+      spdlog::warn("no other node is reachable through --seeds yet; waiting to join or bootstrap");
+      warned_alone_ = true;
+    }
+    return;
+  }
   if (live.size() == 1) return bootstrap_with(std::move(live));
-  // Ask the others whether one of them already belongs to a cluster or knows a smaller live id:
-  // either means this node must not start a second cluster.
+  // Ask every other live node whether it already belongs to a cluster or knows a smaller live id:
+  // either means this node must not start a second cluster. The first bootstrap_expect ids found
+  // alive form the new cluster; the others join it afterwards.
+  std::vector<Member> founders(live.begin(),
+                               live.begin() + static_cast<ptrdiff_t>(options_.bootstrap_expect));
   probing_ = true;
   auto answers = std::make_shared<size_t>(0);
   auto refused = std::make_shared<bool>(false);
@@ -186,29 +206,34 @@ void ClusterMembership::try_bootstrap() {
         live[i].peer_address, method_id(RpcMethod::kClusterProbe), {}, options_.request_timeout_ms,
         // The transport calls back on its own threads: hop onto this strand before touching
         // any state.
-        [this, live, answers, refused, expected](Result<std::string> reply) {
-          asio::post(strand_, [this, live, answers, refused, expected, reply = std::move(reply)] {
-            bool ok = reply.ok();
-            if (ok) {
-              auto j = nlohmann::json::parse(*reply, nullptr, false);
-              ok = !j.is_discarded() && !j.value("member", true) &&
-                   j.value("smallest_live", std::string()) >= options_.self.id;
-            }
-            if (!ok) *refused = true;
-            if (++*answers < expected) return;
-            probing_ = false;
-            if (!*refused && raft_->fresh() && metadata_.empty() && !stopped_) {
-              bootstrap_with(live);
-            }
-          });
+        [this, founders, answers, refused, expected](Result<std::string> reply) {
+          asio::post(strand_,
+                     [this, founders, answers, refused, expected, reply = std::move(reply)] {
+                       bool ok = reply.ok();
+                       if (ok) {
+                         auto j = nlohmann::json::parse(*reply, nullptr, false);
+                         ok = !j.is_discarded() && !j.value("member", true) &&
+                              j.value("smallest_live", std::string()) >= options_.self.id;
+                       }
+                       if (!ok) *refused = true;
+                       if (++*answers < expected) return;
+                       probing_ = false;
+                       if (!*refused && raft_->fresh() && metadata_.empty() && !stopped_) {
+                         bootstrap_with(founders);
+                       }
+                     });
         });
   }
 }
 
 void ClusterMembership::handle_probe(Responder respond) {
   std::vector<Member> live = live_members();
+  std::vector<std::string> members;
+  for (const MemberInfo& m : metadata_.members()) members.push_back(m.member.id);
   nlohmann::json j = {{"member", !raft_->fresh() || !metadata_.empty()},
-                      {"smallest_live", live.empty() ? options_.self.id : live.front().id}};
+                      {"smallest_live", live.empty() ? options_.self.id : live.front().id},
+                      {"epoch", metadata_.epoch()},
+                      {"members", members}};
   respond(Status::OK(), j.dump());
 }
 
@@ -329,6 +354,17 @@ Status ClusterMembership::propose_here(const MetaCommand& c) {
   switch (c.type) {
     case MetaCommand::Type::kAddNode: {
       if (m != nullptr) return Status::OK();  // already in: the joiner just has not heard yet
+      // The same checks apply() makes, before Raft commits a learner that the metadata would
+      // then ignore.
+      if (c.member.id.empty() || c.member.peer_address.empty()) {
+        return Status::InvalidArgument("a joining member needs an id and a peer address");
+      }
+      if (metadata_.members().size() >= kRingMembersMax) {
+        return Status::InvalidArgument("the cluster has the most members a ring can hold");
+      }
+      if (metadata_.find_by_raft_id(raft_id_of(c.member.id)) != nullptr) {
+        return Status::InvalidArgument(c.member.id + " collides with a member's raft id");
+      }
       // A learner first: it catches up without weakening the quorum, then leader_duties promotes.
       raft::ConfChange cc{raft::ConfChangeType::kAddLearner, raft_id_of(c.member.id),
                           encode_command(c)};
@@ -461,17 +497,35 @@ void ClusterMembership::check_departure() {
   const MemberInfo* self = metadata_.find(options_.self.id);
   if (self != nullptr) was_member_ = true;
   if (departed_ || !was_member_) return;
+  if (self == nullptr) return depart();
   const auto removable = metadata_.removable();
-  const bool done = self == nullptr;
-  const bool handed_over =
-      std::find(removable.begin(), removable.end(), options_.self.id) != removable.end();
-  const uint64_t now = clock_->steady_ms();
-  if (handed_over && !removable_since_ms_) removable_since_ms_ = now;
-  if (done || (removable_since_ms_ && now - *removable_since_ms_ >= options_.departure_grace_ms)) {
-    departed_ = true;
-    spdlog::info("{} has left the cluster", options_.self.id);
-    if (departed_listener_) departed_listener_();
+  if (std::find(removable.begin(), removable.end(), options_.self.id) == removable.end()) return;
+  // Handover done. Leaving before the removal commits could take a voter away while the
+  // configuration still counts it; and once removed, the leader no longer tells us so. Ask the
+  // others: one whose metadata is at least as new as ours and no longer lists us has applied it.
+  const uint64_t epoch = metadata_.epoch();
+  for (const Member& m : live_members()) {
+    if (m.id == options_.self.id) continue;
+    transport_->call(
+        m.peer_address, method_id(RpcMethod::kClusterProbe), {}, options_.request_timeout_ms,
+        [this, epoch](Result<std::string> reply) {
+          if (!reply.ok()) return;
+          auto j = nlohmann::json::parse(*reply, nullptr, false);
+          if (j.is_discarded() || j.value("epoch", uint64_t{0}) < epoch) return;
+          const auto members = j.value("members", std::vector<std::string>());
+          if (std::find(members.begin(), members.end(), options_.self.id) != members.end()) {
+            return;
+          }
+          asio::post(strand_, [this] { depart(); });
+        });
   }
+}
+
+void ClusterMembership::depart() {
+  if (departed_) return;
+  departed_ = true;
+  spdlog::info("{} has left the cluster", options_.self.id);
+  if (departed_listener_) departed_listener_();
 }
 
 std::string ClusterMembership::address_of_raft_id(uint64_t raft_id) const {

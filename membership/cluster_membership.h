@@ -3,12 +3,13 @@
 //
 // Life of a node:
 //   - Bootstrap. Nodes start with --seeds and --bootstrap-expect N and meet through gossip. A node
-//     with no Raft state that sees at least N live members and has the smallest id among the N
-//     smallest asks each of them (kClusterProbe) whether it already belongs to a cluster or knows
-//     of a live member with a smaller id; if none does, it alone writes the initial snapshot
-//     (those N members, active, epoch 1; up to kVotersMax voters, the rest learners) and becomes
+//     with no Raft state that sees at least N live members and has the smallest live id asks every
+//     other live node (kClusterProbe) whether it already belongs to a cluster or knows of a live
+//     member with a smaller id; if none does, it alone writes the initial snapshot (the N
+//     smallest live ids, active, epoch 1; up to kVotersMax voters, the rest learners) and becomes
 //     the first leader once a majority of them answers its vote. The others, having no state,
 //     wait to be caught up by that leader's snapshot. A restarted node recovers its WAL instead.
+//     A node whose --seeds name other nodes never bootstraps alone (it waits to meet them).
 //   - Join. A node with no state that is not (yet) in the metadata sends a join request
 //     (kMetaRequest) to a live member every join_retry_ms; non-leaders relay it to their leader,
 //     which adds it as a Raft learner with an AddNode command riding on the conf change. The
@@ -16,7 +17,9 @@
 //   - Leader duties, every control tick: AdvanceEpoch every epoch_interval_s; RemoveNode for
 //     leaving members whose handover is done; promotions.
 //   - Leave. A decommissioned member keeps serving until its partitions are streamed away; once
-//     it sees itself removable (or removed) it calls the on_departed listener (the node exits).
+//     it sees itself removed (in its own metadata, or, as the leader stops replicating to removed
+//     members, in the metadata of a peer at least as recent) it calls the on_departed listener
+//     (the node exits). It never leaves before its removal committed.
 // Every applied change publishes a new immutable ClusterView (ring, gossip states, metadata, Raft
 // status); view() is a lock-free atomic read.
 //
@@ -64,8 +67,6 @@ struct ClusterMembershipOptions {
   uint64_t control_interval_ms = 250;
   uint64_t join_retry_ms = 1000;
   uint64_t request_timeout_ms = 2000;
-  // After seeing its handover done, a leaving node waits this long for its removal to commit.
-  uint64_t departure_grace_ms = 5000;
   RaftHostOptions raft;  // raft_id, self address and dir are filled in by start()
   GossipOptions gossip;  // self and seeds are filled in by start()
 };
@@ -111,6 +112,7 @@ class ClusterMembership final : public Membership {
   void on_gossip_change(const std::string& id, MemberState before, MemberState after);
   void publish();
   void check_departure();
+  void depart();
   std::string address_of_raft_id(uint64_t raft_id) const;
   std::string leader_address() const;
   std::vector<Member> live_members() const;
@@ -138,6 +140,7 @@ class ClusterMembership final : public Membership {
   std::optional<uint64_t> removable_since_ms_;                // this node's own departure
   std::map<std::string, uint64_t> removable_since_ms_by_id_;  // leader: when each became removable
   bool probing_ = false;
+  bool warned_alone_ = false;
   uint64_t next_join_ms_ = 0;
   uint64_t next_epoch_ms_ = 0;
   std::atomic<bool> stopped_{false};

@@ -294,7 +294,12 @@ ClusterMetadata::Applied ClusterMetadata::apply_remove(const MetaCommand& c) {
   // replicas, never from it), then it is removable like a decommissioned member.
   m->status = MemberStatus::kLeaving;
   m->forced = true;
-  return {true, c.id + " removed by force; its partitions move to the other members"};
+  Applied applied{true, c.id + " removed by force; its partitions move to the other members"};
+  // A new owner removed mid-transition will never report: stop waiting for it. Its partitions
+  // finish the transition (read from the other new owners) and the next transition moves them.
+  for (auto& pending : pending_) pending.erase(c.id);
+  maybe_finalize(&applied);
+  return applied;
 }
 
 ClusterMetadata::Applied ClusterMetadata::apply_stream_done(const MetaCommand& c) {

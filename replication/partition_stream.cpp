@@ -220,7 +220,16 @@ bool PartitionStreamer::start_job(const ClusterView& view) {
   const ClusterMetadata& md = *view.metadata;
   const Ring& ring = *view.ring;
   for (uint32_t p = 0; p < md.partitions(); ++p) {
-    if (md.pending_streams(p).count(options_.self_id) == 0 || reported_.count(p) != 0) continue;
+    if (md.pending_streams(p).count(options_.self_id) == 0) continue;
+    auto reported = reported_.find(p);
+    if (reported != reported_.end()) {
+      if (clock_->steady_ms() < reported->second + options_.report_retry_ms) continue;
+      // Streamed and reported, yet still pending: the report was lost with a leader change.
+      spdlog::info("partition {}: reporting again (the last report never committed)", p);
+      job_ = std::make_unique<Job>();
+      job_->partition = p;
+      return true;  // no sources and none needed: finish_job reports at once
+    }
     auto job = std::make_unique<Job>();
     job->partition = p;
     size_t usable = 0;
@@ -324,8 +333,8 @@ void PartitionStreamer::finish_job() {
           busy_ = false;
           if (stopped_) return;
           if (st.ok() && transition == transition_id_) {
-            reported_.insert(p);
-            partitions_->inc();
+            if (reported_.count(p) == 0) partitions_->inc();
+            reported_[p] = clock_->steady_ms();
             job_.reset();
             std::lock_guard<std::mutex> lock(progress_mu_);
             progress_.partitions_done = reported_.size();

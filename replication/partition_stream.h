@@ -14,7 +14,9 @@
 // majority of its previous owners (fewer when some were removed by force) streamed fully; then the
 // node reports StreamDone through the metadata log, which hands the partition over. Pages are
 // paced to stream_bytes_per_s. A failed page is retried from the same position (the stream
-// resumes, it does not restart); a source that keeps failing is skipped for this attempt.
+// resumes, it does not restart); a source that keeps failing is skipped for this attempt. A report
+// the leader accepted but lost before committing (leader change) is sent again after
+// report_retry_ms, without streaming the partition again.
 // Streaming for a new transition starts start_delay_ms after this node first sees it, so writes
 // coordinated with the previous view have landed on the previous owners before they are read.
 //
@@ -24,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -89,6 +92,7 @@ struct PartitionStreamerOptions {
   uint64_t rpc_timeout_ms = 5000;
   int page_attempts_max = 3;
   uint64_t retry_delay_ms = 500;
+  uint64_t report_retry_ms = 10'000;
 };
 
 struct StreamProgress {
@@ -141,7 +145,9 @@ class PartitionStreamer {
   uint64_t transition_id_ = 0;
   uint64_t transition_seen_ms_ = 0;
   uint64_t first_page_ms_ = 0;  // 0 until this transition's first page request
-  std::set<uint32_t> reported_;  // partitions reported done in this transition
+  // Partitions reported done in this transition, and when. A report is only accepted into the
+  // leader's log, not committed: one still pending report_retry_ms later is sent again.
+  std::map<uint32_t, uint64_t> reported_;
   std::unique_ptr<Job> job_;
   mutable std::mutex progress_mu_;  // guards progress_ only; never held across calls
   StreamProgress progress_;

@@ -89,8 +89,10 @@ TEST_CASE(
     hints_delivered += metric(cluster, node, "chorus_hints_delivered_total");
   }
   REQUIRE(hints_delivered >= 100);
-  // needs-all reached two replicas; with node 3 back, W=3 succeeds again.
-  REQUIRE(c1.put("needs-all", "y", "all").http_status == 200);
+  // needs-all reached two replicas; with node 3 back (once gossip on node 1 has seen it alive
+  // again), W=3 succeeds again.
+  REQUIRE(poll_until(kConvergeTimeoutMs,
+                     [&] { return c1.put("needs-all", "y", "all").http_status == 200; }));
 }
 
 TEST_CASE("Read repair brings a restarted node up to date when hints are off", "[cluster]") {

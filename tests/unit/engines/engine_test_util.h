@@ -13,28 +13,9 @@
 #include <vector>
 
 #include "engines/engine.h"
+#include "tests/unit/temp_dir.h"
 
 namespace chorus::test {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/chorus-engines-XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-    if (ec) WARN("cannot remove " << path_ << ": " << ec.message());
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 inline EngineOptions small_test_options() {
   EngineOptions options;
@@ -62,7 +43,7 @@ class TestEngine {
 
  private:
   EngineKind kind_;
-  TempDir dir_;
+  TempDir dir_{"chorus-engines"};
   std::unique_ptr<Engine> engine_;
 };
 

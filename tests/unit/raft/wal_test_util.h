@@ -19,29 +19,16 @@
 
 #include "membership/raft/file_system.h"
 #include "membership/raft/messages.h"
+#include "tests/unit/temp_dir.h"
 
 namespace chorus::raft::test {
 
-class TempDir {
+// A temporary directory (tests/unit/temp_dir.h) with a place for the WAL inside.
+class TempDir : public chorus::test::TempDir {
  public:
-  TempDir() {
-    std::string pattern = "/tmp/chorus-raft-wal-XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-    if (ec) WARN("cannot remove " << path_ << ": " << ec.message());
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
+  TempDir() : chorus::test::TempDir("chorus-raft-wal") {}
   // The WAL's own directory inside (open() must create it).
-  std::string wal() const { return path_ + "/raft"; }
-
- private:
-  std::string path_;
+  std::string wal() const { return path() + "/raft"; }
 };
 
 inline std::string payload(uint64_t index, size_t pad_bytes = 16) {

@@ -1,5 +1,6 @@
 // Process: exit statuses, signals, reaping, logs, and that no child outlives its Process.
 #include "tests/testkit/process.h"
+#include "tests/unit/temp_dir.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -21,23 +22,7 @@ namespace {
 // Bounds every wait below; generous because the 2-core CI box is shared.
 constexpr int kWaitMs = 10000;
 
-// A fresh directory for logs, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/chorus-testkit-XXXXXX";
-    REQUIRE(mkdtemp(pattern) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;  // best effort: a leftover temp dir must not fail the test
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using chorus::test::TempDir;  // a fresh directory for logs, removed at the end of the test
 
 std::unique_ptr<Process> start_or_fail(const std::string& binary,
                                        const std::vector<std::string>& args,
