@@ -165,6 +165,7 @@ Result<ClusterMetadata> ClusterMetadata::create(std::vector<Member> members, uin
   if (!ring.ok()) return ring.status();
   ClusterMetadata m;
   m.epoch_ = 1;
+  m.ring_epoch_ = 1;
   m.partitions_ = partitions;
   m.replicas_ = replicas;
   for (const Member& member : (*ring)->members()) {
@@ -325,6 +326,7 @@ void ClusterMetadata::maybe_start_transition(Applied* applied) {
     return;
   }
   transition_id_ = epoch_;
+  ring_epoch_ = epoch_;
   target_ = std::move(wanted);
   pending_.assign(partitions_, {});
   for (uint32_t p = 0; p < partitions_; ++p) {
@@ -352,6 +354,7 @@ void ClusterMetadata::maybe_finalize(Applied* applied) {
   transition_id_ = 0;
   target_.clear();
   ++epoch_;
+  ring_epoch_ = epoch_;
   maybe_start_transition(applied);  // members that arrived meanwhile
 }
 
@@ -380,10 +383,11 @@ std::string ClusterMetadata::encode() const {
   for (uint32_t p = 0; p < pending_.size(); ++p) {
     if (!pending_[p].empty()) pending[std::to_string(p)] = pending_[p];
   }
-  return nlohmann::json{
-      {"v", kEncodingVersion},        {"epoch", epoch_},    {"partitions", partitions_},
-      {"replicas", replicas_},        {"members", members}, {"ring", ring_members_},
-      {"transition", transition_id_}, {"target", target_},  {"pending", pending}}
+  return nlohmann::json{{"v", kEncodingVersion},        {"epoch", epoch_},
+                        {"partitions", partitions_},    {"replicas", replicas_},
+                        {"members", members},           {"ring", ring_members_},
+                        {"transition", transition_id_}, {"target", target_},
+                        {"pending", pending},           {"ring_epoch", ring_epoch_}}
       .dump();
 }
 
@@ -405,6 +409,7 @@ Result<ClusterMetadata> ClusterMetadata::decode(std::string_view data) {
     }
     m.ring_members_ = j.at("ring").get<std::vector<std::string>>();
     m.transition_id_ = j.at("transition").get<uint64_t>();
+    m.ring_epoch_ = j.at("ring_epoch").get<uint64_t>();
     m.target_ = j.at("target").get<std::vector<std::string>>();
     if (!is_valid_partition_count(m.partitions_)) {
       return Status::Corruption("cluster metadata: bad partition count");

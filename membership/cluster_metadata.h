@@ -93,6 +93,9 @@ class ClusterMetadata {
   const MemberInfo* find_by_raft_id(uint64_t raft_id) const;
   const std::vector<std::string>& ring_members() const { return ring_members_; }
 
+  // The epoch at which the ring (current or target members) last changed: a transition's start
+  // or end. Replicas refuse client writes coordinated with an older view (ReplicaWrite).
+  uint64_t ring_epoch() const { return ring_epoch_; }
   bool in_transition() const { return transition_id_ != 0; }
   uint64_t transition_id() const { return transition_id_; }
   const std::vector<std::string>& target_members() const { return target_; }
@@ -121,6 +124,7 @@ class ClusterMetadata {
   int replicas_ = 0;
   std::vector<MemberInfo> members_;
   std::vector<std::string> ring_members_;       // sorted ids
+  uint64_t ring_epoch_ = 0;
   uint64_t transition_id_ = 0;                  // the epoch it started at; 0 = none
   std::vector<std::string> target_;             // sorted ids
   std::vector<std::set<std::string>> pending_;  // [partition] -> members still to stream it

@@ -103,6 +103,7 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
     m.record = record_;
     m.sync = request_.sync;
     m.hint_for = hint_for;
+    m.view_epoch = hint_for.empty() ? view_->ring->epoch() : 0;
     return m;
   }
 

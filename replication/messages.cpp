@@ -21,6 +21,7 @@ std::string encode(const ReplicaWrite& m) {
   put_fixed32(&out, m.partition);
   out.push_back(m.sync ? 1 : 0);
   put_length_prefixed(&out, m.hint_for);
+  put_fixed64(&out, m.view_epoch);
   std::string record = encode_record(m.record);
   put_length_prefixed(&out, record);
   return out;
@@ -33,7 +34,7 @@ Status decode(std::string_view bytes, ReplicaWrite* m) {
   std::string_view key, hint_for, record;
   if (!in.get_fixed64(&hlc) || !in.get_length_prefixed(&key, kKeyBytesMax) ||
       !in.get_fixed32(&m->partition) || !in.get_u8(&sync) ||
-      !in.get_length_prefixed(&hint_for, kNodeIdBytesMax) ||
+      !in.get_length_prefixed(&hint_for, kNodeIdBytesMax) || !in.get_fixed64(&m->view_epoch) ||
       !in.get_length_prefixed(&record, kRecordBytesMax) || in.remaining() != 0) {
     return malformed("ReplicaWrite");
   }

@@ -26,6 +26,11 @@ struct ReplicaWrite {
   Record record;
   bool sync = false;
   std::string hint_for;
+  // The ring epoch of the coordinator's view for a client write (0 for hints and repairs, which
+  // carry versions that were already placed). A replica that knows the ring changed after it
+  // refuses the write (stale ring), so a coordinator with an old view cannot land a write only on
+  // owners a new owner already streamed from (DESIGN.md §6).
+  uint64_t view_epoch = 0;
 };
 
 // Replica -> coordinator. applied=false with `current` newer than the sent record means the replica

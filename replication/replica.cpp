@@ -16,7 +16,10 @@ ReplicaService::ReplicaService(Store* store, HintStore* hints, HlcClock* hlc,
       superseded_(metrics->counter("chorus_replica_writes_total", "Replica writes by outcome",
                                    "outcome=\"superseded\"")),
       clock_refusals_(metrics->counter("chorus_hlc_refused_total",
-                                       "Peer timestamps refused for being too far ahead")) {}
+                                       "Peer timestamps refused for being too far ahead")),
+      stale_ring_refusals_(metrics->counter(
+          "chorus_replica_stale_ring_refusals_total",
+          "Client writes refused because the coordinator's ring predates a ring change")) {}
 
 void ReplicaService::observe(Timestamp sender_hlc) {
   Status st = hlc_->observe(sender_hlc);
@@ -37,6 +40,15 @@ Result<ReplicaWriteReply> ReplicaService::apply(const ReplicaWrite& request) {
   const uint32_t partitions = partitions_.load();
   if (partitions != 0 && partition_of(request.key, partitions) != request.partition) {
     return Status::InvalidArgument("partition does not match key");
+  }
+  if (request.view_epoch != 0 && request.hint_for.empty() && ring_epoch_) {
+    const uint64_t ring_epoch = ring_epoch_();
+    if (request.view_epoch < ring_epoch) {
+      stale_ring_refusals_->inc();
+      return Status::Unavailable("stale ring: the coordinator's view is at epoch " +
+                                 std::to_string(request.view_epoch) + ", the ring changed at " +
+                                 std::to_string(ring_epoch) + "; retry");
+    }
   }
   ReplicaWriteReply reply;
   if (!request.hint_for.empty()) {

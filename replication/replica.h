@@ -7,6 +7,7 @@
 // our HLC. Thread-safe: the Store serialises per key; nothing else is mutable here.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "core/clock.h"
@@ -33,6 +34,10 @@ class ReplicaService {
   void handle_write(std::string payload, const Responder& respond);
   void handle_read(std::string payload, const Responder& respond);
 
+  // The epoch at which the ring last changed, as this node knows it (0: no fence). Client writes
+  // from a coordinator whose view predates it are refused with Unavailable ("stale ring").
+  void set_ring_epoch_source(std::function<uint64_t()> source) { ring_epoch_ = std::move(source); }
+
   uint32_t partitions() const { return partitions_; }
   void set_partitions(uint32_t partitions) { partitions_ = partitions; }
 
@@ -46,6 +51,8 @@ class ReplicaService {
   Counter* applied_;
   Counter* superseded_;
   Counter* clock_refusals_;
+  std::function<uint64_t()> ring_epoch_;  // unset: no stale-ring fence
+  Counter* stale_ring_refusals_;
 };
 
 }  // namespace chorus

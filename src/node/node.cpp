@@ -153,6 +153,10 @@ Status Node::start() {
   p.membership = std::make_unique<ClusterMembership>(p.io, p.transport.get(), &p.clock,
                                                      membership_options, &p.metrics);
   p.stream_service = std::make_unique<StreamService>(p.store.get(), &p.metrics);
+  p.replica->set_ring_epoch_source([&p] {
+    auto view = p.membership->view();
+    return view->metadata ? view->metadata->ring_epoch() : uint64_t{0};
+  });
 
   p.transport->set_handler([&p](uint16_t method, std::string payload, Responder respond) {
     switch (static_cast<RpcMethod>(method)) {

@@ -89,6 +89,23 @@ TEST_CASE("cluster metadata: a join is a transition that finishes when every str
     CHECK(owners_of(**after, p) == owners_of(**expected, p));
 }
 
+TEST_CASE("cluster metadata: the ring epoch moves when the ring changes and not otherwise") {
+  ClusterMetadata m = three();
+  CHECK(m.ring_epoch() == 1);
+  m.apply(MetaCommand::advance_epoch());
+  CHECK(m.ring_epoch() == 1);  // an epoch tick moves no data
+  m.apply(MetaCommand::add_node(node(4)));
+  const uint64_t started = m.ring_epoch();
+  CHECK(started == m.transition_id());
+  CHECK(started > 1);
+  stream_everything(&m);
+  CHECK(m.ring_epoch() > started);
+  CHECK(m.ring_epoch() == m.epoch());
+  auto copy = ClusterMetadata::decode(m.encode());
+  REQUIRE(copy.ok());
+  CHECK(copy->ring_epoch() == m.ring_epoch());
+}
+
 TEST_CASE("cluster metadata: stale or duplicate stream reports are ignored") {
   ClusterMetadata m = three();
   m.apply(MetaCommand::add_node(node(4)));

@@ -14,6 +14,7 @@ TEST_CASE("Replica messages round-trip") {
   w.record.origin = "n1";
   w.sync = true;
   w.hint_for = "n3";
+  w.view_epoch = 42;
   ReplicaWrite w2;
   REQUIRE(decode(encode(w), &w2).ok());
   REQUIRE(w2.sender_hlc == w.sender_hlc);
@@ -22,6 +23,7 @@ TEST_CASE("Replica messages round-trip") {
   REQUIRE(w2.record.value == "v");
   REQUIRE(w2.sync);
   REQUIRE(w2.hint_for == "n3");
+  REQUIRE(w2.view_epoch == 42);
 
   ReplicaWriteReply r{Timestamp::from_parts(5, 0), false, Timestamp::from_parts(6, 1), "n2"};
   ReplicaWriteReply r2;

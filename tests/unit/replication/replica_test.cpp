@@ -85,3 +85,29 @@ TEST_CASE("A stand-in keeps a hinted write as a hint and not in its store") {
   REQUIRE(f.hints.peek("n3", 10, &pending).ok());
   REQUIRE(pending.at(0).record.value == "hinted");
 }
+
+TEST_CASE("A replica refuses client writes coordinated with a ring older than its own") {
+  Fixture f;
+  uint64_t ring_epoch = 7;
+  f.replica.set_ring_epoch_source([&] { return ring_epoch; });
+  const uint64_t now = f.clock.wall_ms();
+  ReplicaWrite stale = f.write("stale", now, "n1");
+  stale.view_epoch = 6;
+  auto refused = f.replica.apply(stale);
+  REQUIRE(refused.status().code() == Status::Code::kUnavailable);
+  Record stored;
+  REQUIRE(f.store.get("k", &stored).is_not_found());  // nothing written
+
+  ReplicaWrite current = f.write("current", now, "n1");
+  current.view_epoch = 7;
+  REQUIRE(f.replica.apply(current).ok());
+  // Hints and repairs (view_epoch 0) carry versions placed earlier: never fenced.
+  ReplicaWrite repair = f.write("repair", now + 1, "n2");
+  REQUIRE(f.replica.apply(repair).ok());
+  REQUIRE(f.store.get("k", &stored).ok());
+  REQUIRE(stored.value == "repair");
+  ring_epoch = 9;
+  ReplicaWrite later = f.write("later", now + 2, "n1");
+  later.view_epoch = 8;
+  REQUIRE(f.replica.apply(later).status().code() == Status::Code::kUnavailable);
+}
