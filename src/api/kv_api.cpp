@@ -319,7 +319,8 @@ void KvApi::route(HttpRequest request, Respond respond) {
       return respond(service_->ready() ? json_response(200, json{{"ready", true}})
                                        : error_response(503, "not_ready",
                                                         "this node cannot coordinate requests yet "
-                                                        "(ring not formed)"));
+                                                        "(ring not formed, or not caught up with "
+                                                        "the metadata leader)"));
     case RouteId::kMetrics:
       return respond(HttpResponse{200,
                                   kPrometheusContentType,

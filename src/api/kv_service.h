@@ -99,7 +99,8 @@ class KvService {
   // NotFound (no such member), InvalidArgument, Unavailable (no leader), Busy (another change in
   // progress).
   virtual void change_membership(MembershipChange change, std::function<void(Status)> done) = 0;
-  // GET /v1/ready: true once this node can coordinate requests (ring formed).
+  // GET /v1/ready: true once this node can coordinate requests: ring formed and caught up with
+  // the metadata log's leader.
   virtual bool ready() = 0;
   // GET /v1/debug/owners/{key}: {"key", "partition", "owners": [...]}.
   virtual nlohmann::json debug_owners(const std::string& key) = 0;

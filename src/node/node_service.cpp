@@ -124,7 +124,13 @@ void NodeService::change_membership(MembershipChange change, std::function<void(
 }
 
 bool NodeService::ready() {
-  return membership_->view()->formed();
+  auto view = membership_->view();
+  if (!view->formed()) return false;
+  if (view->metadata == nullptr) return true;
+  // Caught up with the metadata log: a leader is known and everything it says is committed is
+  // applied here. A node restarted from its WAL is not ready until then, so it does not
+  // coordinate with a ring that may have moved on while it was down.
+  return !view->raft.leader.empty() && view->raft.applied_index >= view->raft.commit_index;
 }
 
 nlohmann::json NodeService::debug_owners(const std::string& key) {
