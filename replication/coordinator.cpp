@@ -74,10 +74,14 @@ class RequestBase {
 
 class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp> {
  public:
+  // `retry_allowed`: whether a write refused for a stale ring may start over once with the
+  // current view.
   WriteOp(const Context& ctx, std::shared_ptr<const ClusterView> view, WriteRequest request,
-          int required, std::function<void(WriteResponse)> done)
+          int required, std::function<void(WriteResponse)> done, bool retry_allowed = true)
       : RequestBase(ctx, std::move(view), std::move(request.key), true),
         request_(std::move(request)),
+        base_required_(required),
+        retry_allowed_(retry_allowed),
         // Pending owners raise W by their number (as Cassandra's pending endpoints): then W of the
         // acks fall on the current owners and W on the target owners, whichever way it goes.
         required_(required + static_cast<int>(view_->ring->pending_count(partition_))),
@@ -151,6 +155,10 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
       return;
     }
     if (!reply.ok()) {
+      if (reply.status().is_unavailable() &&
+          reply.status().message().rfind(kStaleRingPrefix, 0) == 0) {
+        stale_ring_ = true;
+      }
       quorum_->on_failure(target);
     } else if (reply->applied) {
       quorum_->on_ack(target);
@@ -210,6 +218,7 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
     if (quorum_->decision() == QuorumDecision::kSucceeded) {
       finish(Status::OK());
     } else if (quorum_->decision() == QuorumDecision::kFailed && quorum_->outstanding() == 0) {
+      if (maybe_retry_with_current_ring()) return;
       std::string message = std::to_string(quorum_->acks()) + " of " + std::to_string(required_) +
                             " required replicas acknowledged the write";
       if (superseded_) message += " (the key kept receiving newer concurrent writes; retry)";
@@ -218,6 +227,23 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
       }
       finish(Status::Unavailable(std::move(message)));
     }
+  }
+
+  // A replica that knows a newer ring refused the write: if this node has caught up meanwhile,
+  // start over once with the current view (a new stamp, the current owners) instead of failing.
+  // The new operation takes over the request's in-flight slot and its callback.
+  bool maybe_retry_with_current_ring() {
+    if (!stale_ring_ || !retry_allowed_) return false;
+    auto current = ctx_.membership->view();
+    if (!current->formed() || current->ring->epoch() <= view_->ring->epoch()) return false;
+    finished_ = true;
+    timer_.cancel();
+    ctx_.metrics.stale_ring_retries->inc();
+    request_.key = key_;
+    std::make_shared<WriteOp>(ctx_, std::move(current), std::move(request_), base_required_,
+                              std::move(done_), false)
+        ->start();
+    return true;
   }
 
   void finish(Status status) {
@@ -236,6 +262,9 @@ class WriteOp : public RequestBase, public std::enable_shared_from_this<WriteOp>
   }
 
   WriteRequest request_;
+  const int base_required_;  // W as requested, before pending owners raise it
+  const bool retry_allowed_;
+  bool stale_ring_ = false;  // a replica refused this write for a stale ring
   const int required_;
   std::function<void(WriteResponse)> done_;
   Record record_;
@@ -434,8 +463,11 @@ Coordinator::Coordinator(asio::io_context& io, Membership* membership, Transport
           m->counter("chorus_late_replies_total", "Replica replies after the request was answered"),
           m->counter("chorus_hints_kept_by_coordinator_total",
                      "Hints kept by the coordinator for owners that could not be reached"),
+          m->counter("chorus_write_stale_ring_retries_total",
+                     "Writes started over with a newer ring after a replica refused a stale one"),
           m->gauge("chorus_coordinator_in_flight", "Requests being coordinated")},
-      context_{io_, transport_, local_, hints_, hlc_, clock_, options_, metrics_, in_flight_} {}
+      context_{io_,  membership_, transport_, local_,   hints_,
+               hlc_, clock_,      options_,   metrics_, in_flight_} {}
 
 // Admits a request: the ring must be formed, the requested count must fit N, and the in-flight
 // bound must have room. Returns the replica count required, or why the request is refused.

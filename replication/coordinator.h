@@ -105,11 +105,13 @@ class Coordinator {
     Counter* repairs_background;
     Counter* late_replies;
     Counter* hints_local;
+    Counter* stale_ring_retries;
     Gauge* in_flight;
   };
 
   struct Context {
     boost::asio::io_context& io;
+    Membership* membership;
     Transport* transport;
     ReplicaService* local;
     HintStore* hints;

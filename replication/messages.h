@@ -19,6 +19,9 @@ namespace chorus {
 // Coordinator -> replica: store this version if it is newer. With a non-empty hint_for, the
 // receiver is a stand-in for that owner and keeps the record as a durable hint instead of applying
 // it.
+// How a replica's "stale ring" refusal (Unavailable) begins; the coordinator recognises it.
+inline constexpr std::string_view kStaleRingPrefix = "stale ring";
+
 struct ReplicaWrite {
   Timestamp sender_hlc;
   std::string key;

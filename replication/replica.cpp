@@ -45,7 +45,8 @@ Result<ReplicaWriteReply> ReplicaService::apply(const ReplicaWrite& request) {
     const uint64_t ring_epoch = ring_epoch_();
     if (request.view_epoch < ring_epoch) {
       stale_ring_refusals_->inc();
-      return Status::Unavailable("stale ring: the coordinator's view is at epoch " +
+      return Status::Unavailable(std::string(kStaleRingPrefix) +
+                                 ": the coordinator's view is at epoch " +
                                  std::to_string(request.view_epoch) + ", the ring changed at " +
                                  std::to_string(ring_epoch) + "; retry");
     }

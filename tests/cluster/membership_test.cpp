@@ -104,6 +104,30 @@ TEST_CASE("membership: three nodes started together bootstrap exactly one cluste
   CHECK(owner_lists.size() == 1);
 }
 
+TEST_CASE(
+    "membership: five nodes started together with bootstrap-expect 3 form one cluster of five",
+    "[cluster][membership]") {
+  ClusterOptions options;
+  options.nodes = 5;
+  options.bootstrap_expect = 3;
+  LocalCluster cluster(options);
+  REQUIRE(cluster.start().ok());
+  const std::set<std::string> all = {"n1", "n2", "n3", "n4", "n5"};
+  bool formed = true;
+  for (int i = 1; i <= 5 && formed; ++i) formed = wait_members(cluster, i, all, 120'000);
+  if (!formed) cluster.dump_all_logs();
+  REQUIRE(formed);
+  size_t bootstraps = 0;
+  for (int i = 1; i <= 5; ++i) bootstraps += count_in_log(cluster, i, "bootstrapped a new cluster");
+  CHECK(bootstraps == 1);
+  std::set<std::string> leaders;
+  for (int i = 1; i <= 5; ++i) leaders.insert(leader_of(cluster_view(cluster, i)));
+  CHECK(leaders.size() == 1);
+  KvClient c = client_for(cluster, 5);
+  REQUIRE(c.put("five", "v", 2).ok());
+  CHECK(client_for(cluster, 1).get("five", 2).value == "v");
+}
+
 TEST_CASE("membership: killing the raft leader elects another and the epoch keeps advancing",
           "[cluster][membership]") {
   ClusterOptions options;
@@ -266,7 +290,13 @@ TEST_CASE("membership: join a 4th and 5th node under writes then decommission on
   }
   HistoryReport report = history.check();
   INFO(report.to_string());
-  WARN(report.to_string());
+  double refusals = 0;
+  double retries = 0;
+  for (int i : {1, 3, 4, 5}) {
+    refusals += metric(cluster, i, "chorus_replica_stale_ring_refusals_total");
+    retries += metric(cluster, i, "chorus_write_stale_ring_retries_total");
+  }
+  WARN(report.to_string() << "stale-ring refusals " << refusals << ", writes retried " << retries);
   CHECK(report.writes_ok > 300);
   CHECK(report.lost_acknowledged_writes.count == 0);
   CHECK(report.stale_reads.count == 0);

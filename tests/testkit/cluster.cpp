@@ -139,7 +139,7 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
   int block = BlockRegistry::instance().reserve(options_.nodes);
   block_x_ = block / 256;
   block_y_ = block % 256;
-  bootstrap_expect_ = options_.nodes;
+  bootstrap_expect_ = options_.bootstrap_expect > 0 ? options_.bootstrap_expect : options_.nodes;
   nodes_.resize(static_cast<size_t>(options_.nodes));
   for (int i = 1; i <= options_.nodes; ++i) {
     NodeAddress& address = nodes_[static_cast<size_t>(i - 1)].address;

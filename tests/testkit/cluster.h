@@ -51,6 +51,8 @@ static_assert(kMaxNodes < 255, "node host parts must fit in the last octet of a 
 
 struct ClusterOptions {
   int nodes = 3;
+  // --bootstrap-expect of the initial nodes; 0 means `nodes`.
+  int bootstrap_expect = 0;
   std::string engine = "rocksdb";
   int replicas = 3;
   int read_quorum = 2;
