@@ -123,7 +123,7 @@ class ClusterMetadata {
   uint32_t partitions_ = 0;
   int replicas_ = 0;
   std::vector<MemberInfo> members_;
-  std::vector<std::string> ring_members_;       // sorted ids
+  std::vector<std::string> ring_members_;  // sorted ids
   uint64_t ring_epoch_ = 0;
   uint64_t transition_id_ = 0;                  // the epoch it started at; 0 = none
   std::vector<std::string> target_;             // sorted ids

@@ -10,10 +10,10 @@ enum class RpcMethod : uint16_t {
   kHello = 1,  // retired: the static membership handshake (never reuse)
   kReplicaWrite = 10,
   kReplicaRead = 11,
-  kRaftMessage = 20,     // one Raft message, one-way (membership/raft_host)
-  kMetaRequest = 21,     // a metadata change for the Raft leader: join, decommission, ...
-  kClusterProbe = 22,    // "are you part of a cluster?" before bootstrapping one
-  kStreamPartition = 30, // one page of a partition's records for a new owner (replication/)
+  kRaftMessage = 20,      // one Raft message, one-way (membership/raft_host)
+  kMetaRequest = 21,      // a metadata change for the Raft leader: join, decommission, ...
+  kClusterProbe = 22,     // "are you part of a cluster?" before bootstrapping one
+  kStreamPartition = 30,  // one page of a partition's records for a new owner (replication/)
 };
 
 inline uint16_t method_id(RpcMethod m) {

@@ -19,35 +19,11 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "net/transport.h"
+#include "tests/unit/io_test_util.h"
 
 namespace chorus::test {
 
-// Upper bound on any single wait in these tests; failing tests fail by this, never hang.
-constexpr std::chrono::milliseconds kWaitMax{10'000};
-
-class IoRunner {
- public:
-  explicit IoRunner(int threads = 2) : work_(io_.get_executor()) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~IoRunner() { stop(); }
-  IoRunner(const IoRunner&) = delete;
-  IoRunner& operator=(const IoRunner&) = delete;
-
-  boost::asio::io_context& io() { return io_; }
-  void stop() {
-    work_.reset();
-    io_.stop();
-    for (std::thread& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  std::vector<std::thread> threads_;
-};
+// kWaitMax, IoRunner and poll_until come from tests/unit/io_test_util.h.
 
 // A std::thread that joins when it goes out of scope (a failed REQUIRE must not terminate()).
 class JoiningThread {
@@ -92,19 +68,6 @@ inline Result<std::string> call_and_wait(Transport& transport, const std::string
   PendingReply reply;
   transport.call(peer, method, std::move(payload), timeout_ms, reply.callback());
   return reply.get();
-}
-
-// Polls `condition` until it holds or `wait` passes. Polling (with a short pause between checks so
-// the io threads get the cores) is how these tests wait; nothing relies on a sleep being long
-// enough.
-inline bool poll_until(const std::function<bool()>& condition,
-                       std::chrono::milliseconds wait = kWaitMax) {
-  const auto deadline = std::chrono::steady_clock::now() + wait;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
 }
 
 inline uint64_t calls_total(MetricsRegistry& metrics, const std::string& result) {

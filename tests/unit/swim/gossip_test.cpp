@@ -15,45 +15,15 @@
 #include <vector>
 
 #include "membership/swim/gossip.h"
+#include "tests/unit/io_test_util.h"
 
 using namespace chorus;
 using swim::State;
 
 namespace {
 
-// Upper bound on any single wait; failing tests fail by this, never hang.
-constexpr std::chrono::milliseconds kWaitMax{15'000};
-
-class IoRunner {
- public:
-  IoRunner() : work_(io_.get_executor()) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~IoRunner() { stop(); }
-  boost::asio::io_context& io() { return io_; }
-  void stop() {
-    work_.reset();
-    io_.stop();
-    for (std::thread& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  std::vector<std::thread> threads_;
-};
-
-template <typename Condition>
-bool poll_until(Condition condition, std::chrono::milliseconds max = kWaitMax) {
-  const auto deadline = std::chrono::steady_clock::now() + max;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling interval, not a wait
-  }
-  return condition();
-}
+using test::IoRunner;
+using test::poll_until;
 
 std::optional<State> state_of(const Gossip& g, const std::string& id) {
   for (const swim::MemberInfo& info : *g.members()) {
