@@ -6,7 +6,8 @@
 #   ./dev.sh cluster   build, then run a local 3-node cluster in the foreground (Ctrl-C stops it)
 #   ./dev.sh bench     build, start a 3-node cluster, run the load generator, stop the cluster
 #   ./dev.sh bench-join  build, load a 3-node cluster, join a 4th node, report the streaming time
-#   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft and SWIM simulations over N seeds (or one)
+#   ./dev.sh bench-aae   build, load a 3-node cluster, let one node miss 1% of it, time anti-entropy
+#   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft, SWIM and anti-entropy simulations
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -54,26 +55,32 @@ cmd_test() {
 }
 
 # Runs n nodes on 127.0.0.1 with the given engine; prints where to send requests.
+# Starts node i of an n-node cluster in the background; prints its PID.
+node_start() {
+  local i=$1 n=$2 engine=$3 dir=$4
+  local seeds=""
+  for j in $(seq 1 "$n"); do seeds+="${seeds:+,}127.0.0.1:$((7000 + j))"; done
+  mkdir -p "$dir/n$i"
+  "$BUILD_DIR/src/chorusd" --id "n$i" --http "127.0.0.1:$((8080 + i))" --peer "127.0.0.1:$((7000 + i))" \
+    --data "$dir/n$i" --seeds "$seeds" --bootstrap-expect "$n" --engine "$engine" \
+    --replicas 3 --read-quorum 2 --write-quorum 2 --log-level "${LOG_LEVEL:-info}" \
+    ${NODE_ARGS:-} >>"$dir/n$i.log" 2>&1 &
+  echo $!
+}
+
+wait_ready() {
+  local i=$1 dir=$2 deadline=$((SECONDS + 30))
+  until curl -sf "http://127.0.0.1:$((8080 + i))/v1/ready" >/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then log "node n$i not ready; see $dir/n$i.log"; cluster_stop; exit 1; fi
+    sleep 0.2
+  done
+}
+
 cluster_start() {
   local n=$1 engine=$2 dir=$3
-  local seeds=""
-  for i in $(seq 1 "$n"); do seeds+="${seeds:+,}127.0.0.1:$((7000 + i))"; done
   PIDS=()
-  for i in $(seq 1 "$n"); do
-    mkdir -p "$dir/n$i"
-    "$BUILD_DIR/src/chorusd" --id "n$i" --http "127.0.0.1:$((8080 + i))" --peer "127.0.0.1:$((7000 + i))" \
-      --data "$dir/n$i" --seeds "$seeds" --bootstrap-expect "$n" --engine "$engine" \
-      --replicas 3 --read-quorum 2 --write-quorum 2 --log-level "${LOG_LEVEL:-info}" \
-      ${NODE_ARGS:-} >"$dir/n$i.log" 2>&1 &
-    PIDS+=($!)
-  done
-  for i in $(seq 1 "$n"); do
-    local deadline=$((SECONDS + 30))
-    until curl -sf "http://127.0.0.1:$((8080 + i))/v1/ready" >/dev/null; do
-      if [ $SECONDS -ge $deadline ]; then log "node n$i not ready; see $dir/n$i.log"; cluster_stop; exit 1; fi
-      sleep 0.2
-    done
-  done
+  for i in $(seq 1 "$n"); do PIDS+=("$(node_start "$i" "$n" "$engine" "$dir")"); done
+  for i in $(seq 1 "$n"); do wait_ready "$i" "$dir"; done
 }
 
 cluster_stop() {
@@ -160,6 +167,73 @@ cmd_bench_join() {
   log "data per partition: $((keys * value_bytes / partitions / 1048576)) MiB; each is read from a majority of its previous owners"
 }
 
+# Anti-entropy: KEYS keys on every node (N=3, W=all), n3 killed, DIVERGE_KEYS of them rewritten
+# (1% by default), n3 restarted with hints off and no reads: the time until every replica is
+# verified again, and the bytes anti-entropy moved against the data size.
+metric_sum() {  # metric name, then node numbers
+  local name=$1 total=0; shift
+  for i in "$@"; do
+    local v=$(curl -s "http://127.0.0.1:$((8080 + i))/metrics" | awk -v n="$name" '$1 == n {print $2}')
+    total=$(python3 -c "print(int($total + float(${v:-0})))")
+  done
+  echo "$total"
+}
+
+all_verified() {
+  for i in 1 2 3; do
+    curl -sf "http://127.0.0.1:$((8080 + i))/v1/admin/repair" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+sys.exit(0 if j["closed_through"] is not None and j["epochs_unverified"] == 0 and j["epochs_dirty"] == 0 else 1)' || return 1
+  done
+}
+
+cmd_bench_aae() {
+  cmd_build
+  local keys=${KEYS:-1000000} value_bytes=${VALUE_BYTES:-100}
+  local diverge=${DIVERGE_KEYS:-$((keys / 100))}
+  BENCH_DIR=$(mktemp -d /tmp/chorus-bench-aae.XXXXXX)
+  trap 'cluster_stop; rm -rf "$BENCH_DIR"' EXIT
+  trap 'exit 130' INT TERM
+  export NODE_ARGS="--hints=false --epoch-interval-s ${EPOCH_INTERVAL_S:-5} --aae-max-bytes-per-s ${AAE_BYTES_PER_S:-67108864}"
+  LOG_LEVEL=warn cluster_start 3 rocksdb "$BENCH_DIR"
+  local t0=$SECONDS
+  log "loading $keys keys of $value_bytes bytes on all 3 replicas (W=all)"
+  "$BUILD_DIR/bench/chorus-bench" --targets 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 \
+    --connections 64 --keys "$keys" --value-bytes "$value_bytes" --read-ratio 1 --duration-s 1 \
+    --warmup-s 0 --preload --w all >/dev/null
+  log "loaded in $((SECONDS - t0)) s; killing n3 and rewriting $diverge keys at W=2"
+  kill -KILL "${PIDS[2]}"; wait "${PIDS[2]}" 2>/dev/null || true
+  "$BUILD_DIR/bench/chorus-bench" --targets 127.0.0.1:8081,127.0.0.1:8082 --seed 2 \
+    --connections 32 --keys "$diverge" --value-bytes "$value_bytes" --read-ratio 1 --duration-s 1 \
+    --warmup-s 0 --preload --w 2 >/dev/null
+  local before=$(metric_sum chorus_aae_bytes_total 1 2)
+  local start=$(date +%s%N)
+  PIDS[2]=$(LOG_LEVEL=info node_start 3 3 rocksdb "$BENCH_DIR")
+  wait_ready 3 "$BENCH_DIR"
+  local deadline=$((SECONDS + 1800))
+  until [ "$(metric_sum chorus_aae_keys_repaired_total 3)" -ge "$diverge" ] && all_verified; do
+    if [ $SECONDS -ge $deadline ]; then log "no convergence in 30 min; see $BENCH_DIR"; exit 1; fi
+    sleep 0.5
+  done
+  local ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  local moved=$(( $(metric_sum chorus_aae_bytes_total 1 2 3) - before ))
+  local records=$(metric_sum chorus_aae_record_bytes_total 1 2 3)
+  local repaired=$(metric_sum chorus_aae_keys_repaired_total 3)
+  python3 - "$keys" "$diverge" "$value_bytes" "$ms" "$moved" "$records" "$repaired" <<'PY'
+import sys
+keys, diverge, value, ms, moved, records, repaired = map(int, sys.argv[1:])
+data = keys * (value + 12)
+missing = diverge * (value + 12)
+print(f"anti-entropy: {keys} keys per node, {diverge} missed by n3 ({100*diverge/keys:.2f}%)")
+print(f"  converged (n3 repaired {repaired} keys, every partition verified on every node) "
+      f"{ms} ms after n3's restart")
+print(f"  moved {moved/1048576:.2f} MiB in all ({records/1048576:.2f} MiB of records); "
+      f"data {data/1048576:.1f} MiB per node, missing {missing/1048576:.2f} MiB")
+print(f"  moved / data = {moved/data:.4f}; moved / missing = {moved/missing:.2f}")
+PY
+}
+
 case "${1:-}" in
   deps) cmd_deps ;;
   build) cmd_build ;;
@@ -167,6 +241,7 @@ case "${1:-}" in
   cluster) cmd_cluster ;;
   bench) shift; cmd_bench "$@" ;;
   bench-join) cmd_bench_join ;;
+  bench-aae) cmd_bench_aae ;;
   sim) shift; cmd_sim "$@" ;;
-  *) sed -n '2,10p' "$0"; exit 2 ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
 esac

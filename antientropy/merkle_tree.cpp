@@ -8,14 +8,26 @@
 namespace chorus {
 
 namespace {
+constexpr uint64_t kLeafSeed = 0x6c656166;  // "leaf"
+
 // Position of node (level, index) in heap order.
 size_t position(size_t level, size_t index) {
   return ((size_t{1} << level) - 1) + index;
 }
 
-uint64_t hash_pair(uint64_t left, uint64_t right) {
-  uint64_t both[2] = {left, right};
-  return XXH3_64bits(both, sizeof(both));
+Hash128 to_hash(XXH128_hash_t h) {
+  return Hash128{h.high64, h.low64};
+}
+
+Hash128 hash_pair(const Hash128& left, const Hash128& right) {
+  const uint64_t both[4] = {left.high, left.low, right.high, right.low};
+  return to_hash(XXH3_128bits(both, sizeof(both)));
+}
+
+Hash128 hash_leaf(unsigned __int128 sum, size_t leaf) {
+  const uint64_t words[3] = {static_cast<uint64_t>(sum >> 64), static_cast<uint64_t>(sum),
+                             static_cast<uint64_t>(leaf)};
+  return to_hash(XXH3_128bits(words, sizeof(words)));
 }
 }  // namespace
 
@@ -30,15 +42,20 @@ Result<MerkleTree> MerkleTree::create(size_t leaves) {
 }
 
 MerkleTree::MerkleTree(size_t leaves, size_t depth)
-    : leaves_(leaves), depth_(depth), leaf_sums_(leaves, 0), nodes_(2 * leaves - 1, 0) {}
+    : leaves_(leaves), depth_(depth), leaf_sums_(leaves, 0), nodes_(2 * leaves - 1) {}
 
-uint64_t MerkleTree::entry_hash(std::string_view key, Timestamp ts, uint64_t digest) {
+unsigned __int128 MerkleTree::entry_hash(std::string_view key, Timestamp ts, uint64_t digest) {
   // Seeded by the version so the same key at two versions hashes apart.
-  return XXH3_64bits_withSeed(key.data(), key.size(), ts.packed ^ (digest * 0x9E3779B97F4A7C15ull));
+  const XXH128_hash_t h =
+      XXH3_128bits_withSeed(key.data(), key.size(), ts.packed ^ (digest * 0x9E3779B97F4A7C15ull));
+  return (static_cast<unsigned __int128>(h.high64) << 64) | h.low64;
 }
 
 size_t MerkleTree::leaf_of(std::string_view key) const {
-  return static_cast<size_t>(XXH3_64bits(key.data(), key.size()) & (leaves_ - 1));
+  // Seeded: partition_of() takes the low bits of the unseeded xxh3, so every key of a partition
+  // shares them; bucketing by the same bits would put a whole partition in one leaf.
+  return static_cast<size_t>(XXH3_64bits_withSeed(key.data(), key.size(), kLeafSeed) &
+                             (leaves_ - 1));
 }
 
 void MerkleTree::add(std::string_view key, Timestamp ts, uint64_t digest) {
@@ -58,7 +75,7 @@ void MerkleTree::rebuild() const {
   for (size_t i = 0; i < leaves_; ++i) {
     // An empty bucket hashes to 0 on every replica; a non-empty one is mixed once more so a sum
     // that happens to be 0 does not look empty.
-    nodes_[position(depth_, i)] = leaf_sums_[i] == 0 ? 0 : hash_pair(leaf_sums_[i], i);
+    nodes_[position(depth_, i)] = leaf_sums_[i] == 0 ? Hash128{} : hash_leaf(leaf_sums_[i], i);
   }
   for (size_t level = depth_; level-- > 0;) {
     for (size_t i = 0; i < (size_t{1} << level); ++i) {
@@ -69,7 +86,7 @@ void MerkleTree::rebuild() const {
   dirty_ = false;
 }
 
-uint64_t MerkleTree::hash(size_t level, size_t index) const {
+Hash128 MerkleTree::hash(size_t level, size_t index) const {
   assert(level <= depth_ && index < (size_t{1} << level));
   if (dirty_) rebuild();
   return nodes_[position(level, index)];
@@ -80,7 +97,7 @@ TreeComparison::TreeComparison(const MerkleTree* local) : local_(local) {
   question_.indices = {0};
 }
 
-Status TreeComparison::on_hashes(const std::vector<uint64_t>& hashes) {
+Status TreeComparison::on_hashes(const std::vector<Hash128>& hashes) {
   if (done()) return Status::InvalidArgument("the comparison is over");
   if (hashes.size() != question_.indices.size()) {
     return Status::InvalidArgument("expected " + std::to_string(question_.indices.size()) +

@@ -3,10 +3,12 @@
 //
 // A MerkleTree summarises one (partition, epoch) of one replica: every index entry
 // (key, timestamp, digest) falls in leaf bucket xxh3(key) mod `leaves`; a leaf's hash combines its
-// entries' hashes by addition mod 2^64, so it does not depend on the order entries were added and
-// an entry can be removed again (a key re-stamped into a later epoch); an inner node hashes its two
-// children. Two replicas holding the same entries have equal roots; any difference shows in the
-// leaves that hold the differing keys and on their paths to the root.
+// entries' 128-bit xxh3 hashes by addition mod 2^128, so it does not depend on the order entries
+// were added and an entry can be removed again (a key re-stamped into a later epoch); an inner node
+// is the xxh3-128 of its two children. 128 bits make an accidental match of two different leaf
+// contents (which would hide a difference forever) a 2^-128 event per comparison. Two replicas
+// holding the same entries have equal roots; any difference shows in the leaves that hold the
+// differing keys and on their paths to the root.
 //
 // TreeComparison walks two trees top-down, breadth first, as the exchange protocol does: it asks
 // for the hashes of a set of nodes at one level, compares them with the local tree and asks next
@@ -39,6 +41,14 @@ constexpr size_t kMerkleLeavesMax = size_t{1} << 16;
 static_assert((kMerkleLeavesDefault & (kMerkleLeavesDefault - 1)) == 0);
 static_assert(kMerkleLeavesDefault <= kMerkleLeavesMax);
 
+// A 128-bit node hash.
+struct Hash128 {
+  uint64_t high = 0;
+  uint64_t low = 0;
+  bool operator==(const Hash128& o) const { return high == o.high && low == o.low; }
+  bool operator!=(const Hash128& o) const { return !(*this == o); }
+};
+
 class MerkleTree {
  public:
   static Result<MerkleTree> create(size_t leaves = kMerkleLeavesDefault);
@@ -53,20 +63,20 @@ class MerkleTree {
   size_t leaf_of(std::string_view key) const;
   // Hash of node `index` at `level` (level in [0, depth], index < 2^level). Inner hashes are
   // recomputed lazily after changes.
-  uint64_t hash(size_t level, size_t index) const;
-  uint64_t root() const { return hash(0, 0); }
+  Hash128 hash(size_t level, size_t index) const;
+  Hash128 root() const { return hash(0, 0); }
   size_t entries() const { return entries_; }
 
  private:
   MerkleTree(size_t leaves, size_t depth);
-  static uint64_t entry_hash(std::string_view key, Timestamp ts, uint64_t digest);
+  static unsigned __int128 entry_hash(std::string_view key, Timestamp ts, uint64_t digest);
   void rebuild() const;
 
   size_t leaves_;
   size_t depth_;
   size_t entries_ = 0;
-  std::vector<uint64_t> leaf_sums_;
-  mutable std::vector<uint64_t> nodes_;  // heap order: node i has children 2i+1, 2i+2
+  std::vector<unsigned __int128> leaf_sums_;
+  mutable std::vector<Hash128> nodes_;  // heap order: node i has children 2i+1, 2i+2
   mutable bool dirty_ = true;
 };
 
@@ -84,7 +94,7 @@ class TreeComparison {
   const Question& question() const { return question_; }
   bool done() const { return question_.indices.empty(); }
   // The remote's hashes for question().indices, in the same order. Advances to the next level.
-  Status on_hashes(const std::vector<uint64_t>& hashes);
+  Status on_hashes(const std::vector<Hash128>& hashes);
   // When done(): the leaves whose hashes differ (ascending).
   const std::vector<size_t>& differing_leaves() const { return differing_; }
   size_t nodes_compared() const { return nodes_compared_; }

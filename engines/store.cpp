@@ -128,17 +128,35 @@ Result<ApplyResult> Store::apply(std::string_view key, uint32_t partition, const
   // only delays, never deadlocks (one lock at a time, no other lock taken inside). A strand per key
   // would need an executor object per live key and a hop per apply; a mutex per key, an unbounded
   // table. A fixed array is bounded and needs no cleanup.
+  {
+    std::lock_guard<std::mutex> lock(stripe_for(key));
+    Record stored;
+    const Status read = read_stored(key, &stored);
+    if (!read.ok() && !read.is_not_found()) return read;  // Corruption or IOError: write nothing
+    if (read.ok()) {
+      if (!newer_than(record, stored)) return ApplyResult{false, std::move(stored)};
+      // When the epoch moved the new index entry is another engine key, so op order is irrelevant.
+      if (stored.epoch != record.epoch) batch.del(store_index_key(partition, stored.epoch, key));
+    }
+    CHORUS_RETURN_IF_ERROR(engine_->write(batch, sync));
+  }
+  if (observer_) observer_(partition, record.epoch);
+  return ApplyResult{true, record};
+}
+
+Result<bool> Store::collect_tombstone(std::string_view key, uint32_t partition, uint64_t digest) {
+  CHORUS_RETURN_IF_ERROR(check_key(key));
   std::lock_guard<std::mutex> lock(stripe_for(key));
   Record stored;
   const Status read = read_stored(key, &stored);
-  if (!read.ok() && !read.is_not_found()) return read;  // Corruption or IOError: write nothing
-  if (read.ok()) {
-    if (!newer_than(record, stored)) return ApplyResult{false, std::move(stored)};
-    // When the epoch moved the new index entry is another engine key, so op order is irrelevant.
-    if (stored.epoch != record.epoch) batch.del(store_index_key(partition, stored.epoch, key));
-  }
-  CHORUS_RETURN_IF_ERROR(engine_->write(batch, sync));
-  return ApplyResult{true, record};
+  if (read.is_not_found()) return false;
+  CHORUS_RETURN_IF_ERROR(read);
+  if (!stored.tombstone || record_digest(stored) != digest) return false;
+  WriteBatch batch;
+  batch.del(store_record_key(key));
+  batch.del(store_index_key(partition, stored.epoch, key));
+  CHORUS_RETURN_IF_ERROR(engine_->write(batch, /*sync=*/false));
+  return true;
 }
 
 Status Store::get(std::string_view key, Record* record) {
@@ -149,10 +167,25 @@ Status Store::get(std::string_view key, Record* record) {
 Status Store::scan_index(
     uint32_t partition, uint64_t epoch,
     const std::function<bool(std::string_view key, Timestamp ts, uint64_t digest)>& fn) {
-  const std::string begin = index_prefix(partition, epoch);
-  std::unique_ptr<EngineIterator> it = engine_->scan(begin, prefix_end(begin));
+  return scan_index_range(partition, epoch, epoch,
+                          [&fn](uint64_t, std::string_view key, Timestamp ts, uint64_t digest) {
+                            return fn(key, ts, digest);
+                          });
+}
+
+Status Store::scan_index_range(uint32_t partition, uint64_t epoch_first, uint64_t epoch_last,
+                               const std::function<bool(uint64_t epoch, std::string_view key,
+                                                        Timestamp ts, uint64_t digest)>& fn) {
+  if (epoch_first > epoch_last) return Status::OK();
+  const std::string begin = index_prefix(partition, epoch_first);
+  const std::string end = prefix_end(index_prefix(partition, epoch_last));
+  std::unique_ptr<EngineIterator> it = engine_->scan(begin, end);
   for (; it->valid(); it->next()) {
-    const std::string_view key = it->key().substr(kIndexPrefixBytes);
+    const std::string_view engine_key = it->key();
+    if (engine_key.size() <= kIndexPrefixBytes)
+      return Status::Corruption("index entry without a key");
+    const uint64_t epoch = decode_big_endian64(engine_key.data() + 1 + 4);
+    const std::string_view key = engine_key.substr(kIndexPrefixBytes);
     const std::string_view value = it->value();
     if (value.size() != kIndexValueBytes) {
       return Status::Corruption("index entry of key " + printable(key) + " has " +
@@ -160,7 +193,7 @@ Status Store::scan_index(
                                 std::to_string(kIndexValueBytes));
     }
     const Timestamp ts{decode_fixed64(value.data())};
-    if (!fn(key, ts, decode_fixed64(value.data() + 8))) return Status::OK();
+    if (!fn(epoch, key, ts, decode_fixed64(value.data() + 8))) return Status::OK();
   }
   return it->status();
 }

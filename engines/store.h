@@ -9,6 +9,9 @@
 //       numbers make one (partition, epoch) a contiguous, key-ordered range, so anti-entropy hashes
 //       one partition-epoch without reading anything else (DESIGN.md §4, §7).
 //
+//   'a' + u32 partition (BE)                           -> anti-entropy bookkeeping of the partition
+//       written by antientropy/ through engine(); the Store never reads it.
+//
 // apply() is last-writer-wins: a record is stored only if it is newer (newer_than: timestamp, then
 // origin id) than the stored version, so replicas converge whatever order versions arrive in.
 //
@@ -43,6 +46,7 @@ namespace chorus {
 // Keyspace tags: the first byte of every engine key the Store writes.
 constexpr char kRecordKeyspace = 'r';
 constexpr char kIndexKeyspace = 'i';
+constexpr char kRepairKeyspace = 'a';
 // Index key prefix: tag + u32 partition + u64 epoch.
 constexpr size_t kIndexPrefixBytes = 1 + 4 + 8;
 // Index value: fixed64 timestamp + fixed64 digest.
@@ -64,6 +68,11 @@ class Store {
   // sharing costs only waiting for one short engine get + write, never correctness.
   static constexpr size_t kApplyStripes = 256;
 
+  // Told, after the fact, of every apply() that stored a record: the key's partition and the epoch
+  // the new version is stamped with. Runs on the applying thread with no Store lock held; must be
+  // cheap and thread-safe.
+  using ApplyObserver = std::function<void(uint32_t partition, uint64_t epoch)>;
+
   Store(std::unique_ptr<Engine> engine, const Clock* clock);
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -79,6 +88,12 @@ class Store {
   Result<ApplyResult> apply(std::string_view key, uint32_t partition, const Record& record,
                             bool sync);
 
+  // Deletes `key` entirely (record and index entry) iff its stored version is a tombstone whose
+  // record_digest() is `digest`; true when it did. Atomic with apply() for the key: a newer
+  // version stored meanwhile is never removed. Anti-entropy calls it for tombstones past their
+  // grace period in epochs verified on every replica. Errors as get().
+  Result<bool> collect_tombstone(std::string_view key, uint32_t partition, uint64_t digest);
+
   // The stored version, including tombstones and expired records (callers decide visibility).
   // NotFound if none; Corruption on a bad checksum; InvalidArgument for an empty or oversize key.
   // On error *record is left unchanged.
@@ -90,6 +105,12 @@ class Store {
   Status scan_index(
       uint32_t partition, uint64_t epoch,
       const std::function<bool(std::string_view key, Timestamp ts, uint64_t digest)>& fn);
+
+  // Calls fn(epoch, key, ts, digest) for each index entry of `partition` with an epoch in
+  // [epoch_first, epoch_last], in (epoch, key) order; otherwise as scan_index().
+  Status scan_index_range(uint32_t partition, uint64_t epoch_first, uint64_t epoch_last,
+                          const std::function<bool(uint64_t epoch, std::string_view key,
+                                                   Timestamp ts, uint64_t digest)>& fn);
 
   // Every key of `partition`, whatever its epoch, in index order (epoch, then key), starting after
   // `after` (a position fn was given earlier; empty: from the start). fn(position, key) returns
@@ -106,6 +127,9 @@ class Store {
   Status scan_records(std::string_view prefix,
                       const std::function<bool(std::string_view key, const Record& record)>& fn);
 
+  // Set once, before the Store is shared between threads.
+  void set_apply_observer(ApplyObserver observer) { observer_ = std::move(observer); }
+
   Status flush();
   Engine* engine() { return engine_.get(); }
   // The clock given at construction, for callers deciding visibility (expiry) of stored records.
@@ -119,6 +143,7 @@ class Store {
   std::unique_ptr<Engine> engine_;
   const Clock* clock_;
   std::array<std::mutex, kApplyStripes> apply_stripes_;
+  ApplyObserver observer_;
 };
 
 }  // namespace chorus

@@ -103,6 +103,16 @@ int main(int argc, char** argv) {
                  "Rate limit for streaming partitions to new owners");
   app.add_option("--hints", o.hints_enabled, "Hinted handoff (true|false)");
   app.add_option("--hints-per-second", o.hints_per_second_max, "Hint delivery rate limit");
+  app.add_option("--aae", o.aae_enabled, "Anti-entropy (true|false)");
+  app.add_option("--aae-max-bytes-per-s", o.aae_max_bytes_per_s,
+                 "Anti-entropy byte budget (requests and replies)");
+  app.add_option("--aae-max-exchanges", o.aae_max_exchanges,
+                 "Partitions anti-entropy works on at once");
+  app.add_option("--aae-full-sweep-interval-s", o.aae_full_sweep_interval_s,
+                 "Seconds between full-partition anti-entropy sweeps");
+  app.add_option("--aae-leaves", o.aae_leaves, "Merkle leaves per (partition, epoch) tree");
+  app.add_option("--tombstone-grace-s", o.tombstone_grace_s,
+                 "Seconds a tombstone is kept before collection (0 = forever; needs --aae)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
 
   // A first pass finds --config so its values can be put in front of the real arguments.

@@ -43,6 +43,8 @@ enum class RouteId {
   kMetrics,
   kOwners,
   kLocal,
+  kRepair,
+  kRepairStatus,
 };
 enum class Match { kExact, kPrefix, kDecommission, kRemove };
 
@@ -58,7 +60,7 @@ constexpr std::string_view kNodesPrefix = "/v1/cluster/nodes/";
 constexpr std::string_view kDecommissionSuffix = "/decommission";
 constexpr std::string_view kRemoveSuffix = "/remove";
 
-constexpr std::array<Route, 13> kRoutes = {{
+constexpr std::array<Route, 15> kRoutes = {{
     {"GET", Match::kPrefix, kKvPrefix, RouteId::kKvGet},
     {"PUT", Match::kPrefix, kKvPrefix, RouteId::kKvPut},
     {"DELETE", Match::kPrefix, kKvPrefix, RouteId::kKvDelete},
@@ -72,6 +74,8 @@ constexpr std::array<Route, 13> kRoutes = {{
     {"GET", Match::kExact, "/metrics", RouteId::kMetrics},
     {"GET", Match::kPrefix, "/v1/debug/owners/", RouteId::kOwners},
     {"GET", Match::kPrefix, "/v1/debug/local/", RouteId::kLocal},
+    {"POST", Match::kExact, "/v1/admin/repair", RouteId::kRepair},
+    {"GET", Match::kExact, "/v1/admin/repair", RouteId::kRepairStatus},
 }};
 
 bool starts_with(std::string_view s, std::string_view prefix) {
@@ -330,6 +334,17 @@ void KvApi::route(HttpRequest request, Respond respond) {
       return debug_owners(tail, std::move(respond));
     case RouteId::kLocal:
       return debug_local(tail, std::move(respond));
+    case RouteId::kRepair: {
+      const Status st = service_->repair_now();
+      if (!st.ok()) return respond(error_response(503, "unavailable", st.message()));
+      return respond(
+          json_response(202, json{{"repair", "queued"},
+                                  {"message",
+                                   "a full anti-entropy sweep of every partition this node "
+                                   "replicates is queued; GET /v1/admin/repair shows progress"}}));
+    }
+    case RouteId::kRepairStatus:
+      return respond(json_response(200, service_->repair_status()));
   }
 }
 

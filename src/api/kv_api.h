@@ -6,7 +6,9 @@
 // every refusal (400 bad input, 404, 405, 413, 429, 501, 503 with reply counts, 504, 500). Routes:
 //   PUT/GET/DELETE /v1/kv/{key}       GET /v1/cluster      GET /v1/health   GET /v1/ready
 //   GET /metrics                      GET /v1/debug/owners/{key}   GET /v1/debug/local/{key}
-//   GET /v1/kv, POST /v1/cluster/join, POST /v1/cluster/nodes/{id}/decommission -> 501 for now.
+//   POST /v1/cluster/join, POST /v1/cluster/nodes/{id}/decommission|remove (202 when accepted)
+//   POST /v1/admin/repair (202: a full anti-entropy sweep is queued)   GET /v1/admin/repair
+//   GET /v1/kv -> 501 for now.
 // {key} is everything after the route prefix, percent-decoded: "a%2Fb" and a raw "a/b" both name
 // the key "a/b" (see parse_key in request_parsing.h).
 //

@@ -106,6 +106,11 @@ class KvService {
   virtual nlohmann::json debug_owners(const std::string& key) = 0;
   // GET /v1/debug/local/{key}: this node's own replica, NotFound when it holds none.
   virtual Result<Record> debug_local(const std::string& key) = 0;
+  // POST /v1/admin/repair: queues a full anti-entropy sweep of every partition this node
+  // replicates. Unavailable when anti-entropy is not running.
+  virtual Status repair_now() = 0;
+  // GET /v1/admin/repair: anti-entropy progress (per-partition verified epoch, work in flight).
+  virtual nlohmann::json repair_status() = 0;
 };
 
 }  // namespace chorus

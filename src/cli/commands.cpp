@@ -178,4 +178,26 @@ int run_node_action(NodeClient& client, const std::string& id, const std::string
              : kExitRequestFailed;
 }
 
+int run_repair(NodeClient& client, bool as_json) {
+  const Reply reply = client.post("/v1/admin/repair", "");
+  if (int code = check_reply(client, reply); code != kExitOk) return code;
+  const json doc = parse_body(reply);
+  if (doc.is_discarded()) return kExitRequestFailed;
+  if (as_json) return print_json(doc);
+  return write_stdout(
+             "repair queued: a full anti-entropy sweep of every partition this node "
+             "replicates (watch: chorusctl repair-status)\n")
+             ? kExitOk
+             : kExitRequestFailed;
+}
+
+int run_repair_status(NodeClient& client, bool as_json) {
+  const Reply reply = client.get("/v1/admin/repair");
+  if (int code = check_reply(client, reply); code != kExitOk) return code;
+  const json doc = parse_body(reply);
+  if (doc.is_discarded()) return kExitRequestFailed;
+  if (as_json) return print_json(doc);
+  return write_stdout(format_repair_status(doc)) ? kExitOk : kExitRequestFailed;
+}
+
 }  // namespace chorus::cli

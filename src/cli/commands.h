@@ -44,5 +44,9 @@ int run_owners(NodeClient& client, const std::string& key, bool json);
 // POST /v1/cluster/nodes/{id}/{action} (action: decommission | remove); prints what was accepted.
 int run_node_action(NodeClient& client, const std::string& id, const std::string& action,
                     bool json);
+// POST /v1/admin/repair: queues a full anti-entropy sweep on the node.
+int run_repair(NodeClient& client, bool json);
+// GET /v1/admin/repair: per-partition verified epochs and the exchanges in flight.
+int run_repair_status(NodeClient& client, bool json);
 
 }  // namespace chorus::cli

@@ -202,4 +202,42 @@ std::string format_owners(const json& doc) {
   return out + format_table(rows);
 }
 
+std::string format_repair_status(const json& doc) {
+  const auto partitions = doc.is_object() ? doc.find("partitions") : doc.end();
+  if (!doc.is_object() || partitions == doc.end() || !partitions->is_array()) {
+    return json_text(doc, 2) + "\n";
+  }
+  std::string out = "closed through epoch " + text_of(doc, "closed_through") + "  partitions " +
+                    text_of(doc, "partitions_verified") + "/" +
+                    text_of(doc, "partitions_replicated") + " verified  dirty epochs " +
+                    text_of(doc, "epochs_dirty") + "  unverified epochs " +
+                    text_of(doc, "epochs_unverified") + "  keys repaired " +
+                    text_of(doc, "keys_repaired") + "  queued " + text_of(doc, "queued") + "\n";
+  const auto in_flight = doc.find("in_flight");
+  if (in_flight != doc.end() && in_flight->is_array() && !in_flight->empty()) {
+    std::vector<std::vector<std::string>> rows = {
+        {"PARTITION", "KIND", "EPOCH", "PEER", "PHASE", "RUNNING_MS"}};
+    for (const json& f : *in_flight) {
+      rows.push_back(
+          {text_of(f, "partition"), f.is_object() && f.value("sweep", false) ? "sweep" : "epochs",
+           text_of(f, "epoch"), text_of(f, "peer"), text_of(f, "phase"), text_of(f, "running_ms")});
+    }
+    out += "in flight:\n" + format_table(rows);
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"PARTITION", "VERIFIED_THROUGH", "DIRTY", "UNVERIFIED", "INITIATOR"}};
+  for (const json& p : *partitions) {
+    if (!p.is_object()) continue;
+    if (p.value("dirty", 0) == 0 && p.value("unverified", 0) == 0) continue;
+    rows.push_back({text_of(p, "partition"), text_of(p, "verified_through"), text_of(p, "dirty"),
+                    text_of(p, "unverified"), p.value("initiator", false) ? "yes" : "no"});
+  }
+  if (rows.size() > 1) {
+    out += "partitions not yet verified:\n" + format_table(rows);
+  } else {
+    out += "every replicated partition is verified through the closed epoch\n";
+  }
+  return out;
+}
+
 }  // namespace chorus::cli

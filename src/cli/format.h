@@ -72,4 +72,9 @@ std::string describe_write(const nlohmann::json& doc);
 // without an "owners" array is printed as indented JSON.
 std::string format_owners(const nlohmann::json& doc);
 
+// `chorusctl repair-status`: a summary line (closed epoch, partitions verified, dirty and
+// unverified epochs, keys repaired), the exchanges in flight, then one row per partition that is
+// not fully verified. A document without a "partitions" array is printed as indented JSON.
+std::string format_repair_status(const nlohmann::json& doc);
+
 }  // namespace chorus::cli

@@ -5,6 +5,7 @@
 //   chorusctl del KEY [--w N] [--sync] [--json]
 //   chorusctl status [--json]            chorusctl owners KEY [--json]
 //   chorusctl decommission ID [--json]   chorusctl remove ID [--json]
+//   chorusctl repair [--json]            chorusctl repair-status [--json]
 //
 // --node defaults to $CHORUS_NODE, then http://127.0.0.1:8081. Exit codes: 0 success; 1 the node
 // answered 4xx/5xx (404 on get included); 2 no answer from the node, or bad usage.
@@ -39,6 +40,7 @@ struct Flags {
   bool owners_json = false;
   std::string node_id;
   bool node_json = false;
+  bool repair_json = false;
   uint64_t ttl_s = 0;
   std::string value;
   std::string file;
@@ -92,6 +94,12 @@ void add_commands(CLI::App& app, Flags* f) {
       "remove", "force a (dead) member out; its data comes back from the other replicas");
   remove->add_option("id", f->node_id, "the member's node id")->required();
   remove->add_flag("--json", f->node_json, "print the node's JSON answer");
+  CLI::App* repair = app.add_subcommand(
+      "repair", "start a full anti-entropy sweep of every partition the node replicates");
+  repair->add_flag("--json", f->repair_json, "print the node's JSON answer");
+  CLI::App* repair_status = app.add_subcommand(
+      "repair-status", "show anti-entropy progress: verified epochs, exchanges in flight");
+  repair_status->add_flag("--json", f->repair_json, "print the node's JSON answer");
 }
 
 // Checks that CLI11 cannot express; prints the problem and returns false.
@@ -122,6 +130,8 @@ int dispatch(const CLI::App& app, Flags* f) {
   }
   NodeClient client(url.value(), f->timeout_ms);
   if (app.got_subcommand("status")) return run_status(client, f->status_json);
+  if (app.got_subcommand("repair")) return run_repair(client, f->repair_json);
+  if (app.got_subcommand("repair-status")) return run_repair_status(client, f->repair_json);
   if (app.got_subcommand("decommission")) {
     return run_node_action(client, f->node_id, "decommission", f->node_json);
   }

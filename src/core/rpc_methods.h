@@ -14,6 +14,7 @@ enum class RpcMethod : uint16_t {
   kMetaRequest = 21,      // a metadata change for the Raft leader: join, decommission, ...
   kClusterProbe = 22,     // "are you part of a cluster?" before bootstrapping one
   kStreamPartition = 30,  // one page of a partition's records for a new owner (replication/)
+  kAntiEntropy = 40,  // one anti-entropy request: roots, hashes, buckets, records (antientropy/)
 };
 
 inline uint16_t method_id(RpcMethod m) {

@@ -14,6 +14,7 @@
 #include <regex>
 #include <thread>
 
+#include "antientropy/service.h"
 #include "api/http_server.h"
 #include "api/kv_api.h"
 #include "core/clock.h"
@@ -66,6 +67,19 @@ Status validate(const NodeOptions& o) {
   if (o.stream_bytes_per_s < 4096) {
     return Status::InvalidArgument("--stream-bytes-per-s must be >= 4096");
   }
+  if (o.aae_max_bytes_per_s < 4096) {
+    return Status::InvalidArgument("--aae-max-bytes-per-s must be >= 4096");
+  }
+  if (o.aae_max_exchanges < 1 || o.aae_max_exchanges > 64) {
+    return Status::InvalidArgument("--aae-max-exchanges must be 1..64");
+  }
+  if (o.aae_full_sweep_interval_s < 1) {
+    return Status::InvalidArgument("--aae-full-sweep-interval-s must be >= 1");
+  }
+  if (o.aae_leaves < 1 || o.aae_leaves > kMerkleLeavesMax || (o.aae_leaves & (o.aae_leaves - 1))) {
+    return Status::InvalidArgument("--aae-leaves must be a power of two in 1.." +
+                                   std::to_string(kMerkleLeavesMax));
+  }
   if (o.request_timeout_ms < 10)
     return Status::InvalidArgument("--request-timeout-ms must be >= 10");
   return Status::OK();
@@ -85,6 +99,7 @@ struct Node::Parts {
   std::unique_ptr<ClusterMembership> membership;
   std::unique_ptr<StreamService> stream_service;
   std::unique_ptr<PartitionStreamer> streamer;
+  std::unique_ptr<AntiEntropyService> repair;
   std::unique_ptr<ReplicaService> replica;
   std::unique_ptr<Coordinator> coordinator;
   std::unique_ptr<HintDelivery> delivery;
@@ -158,6 +173,22 @@ Status Node::start() {
     return view->metadata ? view->metadata->ring_epoch() : uint64_t{0};
   });
 
+  if (options_.aae_enabled) {
+    AntiEntropyOptions aae;
+    aae.self_id = options_.id;
+    aae.partitions = options_.partitions;
+    aae.leaves = options_.aae_leaves;
+    aae.max_bytes_per_s = options_.aae_max_bytes_per_s;
+    aae.exchanges_max = options_.aae_max_exchanges;
+    aae.full_sweep_interval_s = options_.aae_full_sweep_interval_s;
+    aae.settle_ms = options_.request_timeout_ms + 500;
+    aae.tombstone_grace_s = options_.tombstone_grace_s;
+    p.repair = std::make_unique<AntiEntropyService>(p.io, p.membership.get(), p.transport.get(),
+                                                    p.store.get(), &p.clock, aae, &p.metrics);
+    // Before any write can arrive: the ledger must see every late write.
+    CHORUS_RETURN_IF_ERROR(p.repair->open());
+  }
+
   p.transport->set_handler([&p](uint16_t method, std::string payload, Responder respond) {
     switch (static_cast<RpcMethod>(method)) {
       case RpcMethod::kRaftMessage:
@@ -170,6 +201,9 @@ Status Node::start() {
         return p.replica->handle_write(std::move(payload), respond);
       case RpcMethod::kReplicaRead:
         return p.replica->handle_read(std::move(payload), respond);
+      case RpcMethod::kAntiEntropy:
+        if (p.repair) return p.repair->handle(std::move(payload), respond);
+        return respond(Status::Unavailable("anti-entropy is disabled on this node"), {});
       case RpcMethod::kHello:  // retired with static membership
         break;
     }
@@ -204,9 +238,11 @@ Status Node::start() {
   CHORUS_RETURN_IF_ERROR(p.membership->start());
   p.delivery->start();
   p.streamer->start();
+  if (p.repair) p.repair->start();
 
   p.service = std::make_unique<NodeService>(options_.id, p.coordinator.get(), p.membership.get(),
-                                            p.store.get(), p.streamer.get(), options_.replicas);
+                                            p.store.get(), p.streamer.get(), p.repair.get(),
+                                            options_.replicas);
   KvApiOptions api_options;
   api_options.value_bytes_max = options_.max_value_bytes;
   api_options.replicas = options_.replicas;
@@ -272,6 +308,7 @@ void Node::drain(uint64_t deadline_ms) {
   }
   if (p.membership) p.membership->stop();
   if (p.streamer) p.streamer->stop();
+  if (p.repair) p.repair->stop();
   if (p.delivery) p.delivery->stop();
   if (p.transport) p.transport->close();
   // run() returns once the handlers still queued have run.

@@ -35,6 +35,13 @@ struct NodeOptions {
   uint64_t stream_bytes_per_s = 32 << 20;
   bool hints_enabled = true;
   size_t hints_per_second_max = 2000;
+  // Anti-entropy (DESIGN.md §7).
+  bool aae_enabled = true;
+  uint64_t aae_max_bytes_per_s = 8 << 20;
+  size_t aae_max_exchanges = 2;
+  uint64_t aae_full_sweep_interval_s = 24 * 3600;
+  size_t aae_leaves = 64;
+  uint64_t tombstone_grace_s = 10 * 24 * 3600;
 };
 
 // Checks flag values and their relationships; InvalidArgument says which flag is wrong and why.

@@ -5,13 +5,63 @@
 namespace chorus {
 
 NodeService::NodeService(std::string self_id, Coordinator* coordinator, Membership* membership,
-                         Store* store, const PartitionStreamer* streamer, int replicas)
+                         Store* store, const PartitionStreamer* streamer,
+                         AntiEntropyService* repair, int replicas)
     : self_id_(std::move(self_id)),
       coordinator_(coordinator),
       membership_(membership),
       store_(store),
       streamer_(streamer),
+      repair_(repair),
       replicas_(replicas) {}
+
+namespace {
+
+nlohmann::json repair_json(const RepairStatus& status, bool per_partition) {
+  nlohmann::json j;
+  j["closed_through"] =
+      status.closed_through ? nlohmann::json(*status.closed_through) : nlohmann::json(nullptr);
+  size_t verified_everywhere = 0;
+  uint64_t dirty = 0;
+  uint64_t unverified = 0;
+  nlohmann::json partitions = nlohmann::json::array();
+  for (const auto& p : status.partitions) {
+    if (p.dirty == 0 && p.unverified == 0) ++verified_everywhere;
+    dirty += p.dirty;
+    unverified += p.unverified;
+    if (!per_partition) continue;
+    partitions.push_back(
+        {{"partition", p.partition},
+         {"verified_through",
+          p.verified_through ? nlohmann::json(*p.verified_through) : nlohmann::json(nullptr)},
+         {"dirty", p.dirty},
+         {"unverified", p.unverified},
+         {"initiator", p.initiator}});
+  }
+  j["partitions_replicated"] = status.partitions.size();
+  j["partitions_verified"] = verified_everywhere;
+  j["epochs_dirty"] = dirty;
+  j["epochs_unverified"] = unverified;
+  if (per_partition) j["partitions"] = std::move(partitions);
+  nlohmann::json in_flight = nlohmann::json::array();
+  for (const auto& f : status.in_flight) {
+    in_flight.push_back(
+        {{"partition", f.partition},
+         {"sweep", f.sweep},
+         {"epoch", f.epoch == kAllEpochs ? nlohmann::json("all") : nlohmann::json(f.epoch)},
+         {"peer", f.peer},
+         {"phase", f.phase},
+         {"running_ms", f.running_ms}});
+  }
+  j["in_flight"] = std::move(in_flight);
+  j["queued"] = status.queued;
+  j["exchanges"] = status.exchanges;
+  j["keys_repaired"] = status.keys_repaired;
+  j["converge_ms"] = status.converge_ms;
+  return j;
+}
+
+}  // namespace
 
 int NodeService::resolve(const Consistency& c, int default_count) const {
   // kDefault maps to 0 so the coordinator applies its own configured default.
@@ -107,6 +157,20 @@ nlohmann::json NodeService::cluster_status() {
                       {"records", progress.records},
                       {"streaming_ms", progress.streaming_ms}};
   }
+  if (repair_ != nullptr) j["repair"] = repair_json(repair_->status(), /*per_partition=*/true);
+  return j;
+}
+
+Status NodeService::repair_now() {
+  if (repair_ == nullptr) return Status::Unavailable("anti-entropy is not running on this node");
+  repair_->repair_now();
+  return Status::OK();
+}
+
+nlohmann::json NodeService::repair_status() {
+  if (repair_ == nullptr) return {{"enabled", false}};
+  nlohmann::json j = repair_json(repair_->status(), /*per_partition=*/true);
+  j["enabled"] = true;
   return j;
 }
 

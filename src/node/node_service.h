@@ -3,6 +3,7 @@
 // the cluster and debug views. Thread-safe (every part it uses is).
 #pragma once
 
+#include "antientropy/service.h"
 #include "api/kv_service.h"
 #include "engines/store.h"
 #include "membership/membership.h"
@@ -13,9 +14,9 @@ namespace chorus {
 
 class NodeService final : public KvService {
  public:
-  // `streamer` may be null (no streaming progress is shown then).
+  // `streamer` and `repair` may be null (no streaming progress or repair is offered then).
   NodeService(std::string self_id, Coordinator* coordinator, Membership* membership, Store* store,
-              const PartitionStreamer* streamer, int replicas);
+              const PartitionStreamer* streamer, AntiEntropyService* repair, int replicas);
 
   void write(WriteArgs args, std::function<void(WriteOutcome)> done) override;
   void read(ReadArgs args, std::function<void(ReadOutcome)> done) override;
@@ -24,6 +25,8 @@ class NodeService final : public KvService {
   bool ready() override;
   nlohmann::json debug_owners(const std::string& key) override;
   Result<Record> debug_local(const std::string& key) override;
+  Status repair_now() override;
+  nlohmann::json repair_status() override;
 
  private:
   int resolve(const Consistency& c, int default_count) const;
@@ -33,6 +36,7 @@ class NodeService final : public KvService {
   Membership* membership_;
   Store* store_;
   const PartitionStreamer* streamer_;
+  AntiEntropyService* repair_;
   int replicas_;
 };
 

@@ -39,7 +39,7 @@ MerkleTree tree_of(const std::vector<Entry>& entries, size_t leaves = kMerkleLea
 TreeComparison compare(const MerkleTree& local, const MerkleTree& remote) {
   TreeComparison walk(&local);
   while (!walk.done()) {
-    std::vector<uint64_t> answer;
+    std::vector<Hash128> answer;
     for (size_t index : walk.question().indices) {
       answer.push_back(remote.hash(walk.question().level, index));
     }
@@ -65,7 +65,7 @@ TEST_CASE("merkle tree: removing an entry restores the earlier hashes") {
   std::mt19937_64 rng(8);
   auto entries = random_entries(&rng, 100);
   MerkleTree tree = tree_of(entries);
-  const uint64_t before = tree.root();
+  const Hash128 before = tree.root();
   tree.add("extra", Timestamp{42}, 7);
   CHECK(tree.root() != before);
   tree.remove("extra", Timestamp{42}, 7);
@@ -135,7 +135,7 @@ TEST_CASE("merkle comparison: an answer of the wrong size is refused") {
   MerkleTree a = tree_of({{"k", Timestamp{1}, 1}});
   TreeComparison walk(&a);
   CHECK(walk.on_hashes({}).code() == Status::Code::kInvalidArgument);
-  CHECK(walk.on_hashes({1, 2}).code() == Status::Code::kInvalidArgument);
+  CHECK(walk.on_hashes({Hash128{0, 1}, Hash128{0, 2}}).code() == Status::Code::kInvalidArgument);
   CHECK_FALSE(walk.done());
 }
 

@@ -108,6 +108,16 @@ class FakeKvService final : public KvService {
     return it->second;
   }
 
+  Status repair_now() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++repairs_;
+    return Status::OK();
+  }
+  nlohmann::json repair_status() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {{"queued", repairs_}};
+  }
+
   // ---- test controls ----
   void fail_with(Status status, int count = 0, int required = 0) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -189,6 +199,7 @@ class FakeKvService final : public KvService {
   int failure_count_ = 0;
   int failure_required_ = 0;
   bool ready_ = true;
+  int repairs_ = 0;
   bool hold_ = false;
   std::vector<std::function<void()>> held_;
   std::optional<WriteArgs> last_write_;

@@ -362,6 +362,18 @@ TEST_CASE_METHOD(ApiFixture, "kv api: debug routes", "[api][kv]") {
   CHECK(dead["value"] == "");
 }
 
+TEST_CASE_METHOD(ApiFixture, "kv api: admin repair queues a sweep and reports status",
+                 "[api][kv]") {
+  CHECK(call("GET", "/v1/admin/repair").json()["queued"] == 0);
+  const TestResponse posted = call("POST", "/v1/admin/repair");
+  CHECK(posted.status == 202);
+  CHECK(posted.json()["repair"] == "queued");
+  CHECK(call("GET", "/v1/admin/repair").json()["queued"] == 1);
+  const TestResponse wrong = call("DELETE", "/v1/admin/repair");
+  require_error(wrong, 405, "method_not_allowed");
+  CHECK(wrong.header("allow") == "POST, GET");
+}
+
 TEST_CASE_METHOD(ApiFixture, "kv api: unknown routes, wrong methods, not-yet-built routes",
                  "[api][kv]") {
   require_error(call("GET", "/nope"), 404, "not_found");

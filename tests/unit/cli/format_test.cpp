@@ -132,3 +132,24 @@ TEST_CASE("owners print the preference list in order") {
   REQUIRE(format_owners(json{{"key", "k"}, {"error", "ring not formed"}}) ==
           "{\n  \"error\": \"ring not formed\",\n  \"key\": \"k\"\n}\n");
 }
+
+TEST_CASE("repair-status lists only partitions not yet verified") {
+  const json doc = json::parse(R"({"closed_through": 9, "partitions_verified": 1,
+      "partitions_replicated": 3, "epochs_dirty": 1, "epochs_unverified": 2, "keys_repaired": 40,
+      "queued": 0,
+      "in_flight": [{"partition": 7, "sweep": false, "epoch": 8, "peer": "n2", "phase": "fetch",
+                     "running_ms": 12}],
+      "partitions": [
+        {"partition": 1, "verified_through": 9, "dirty": 0, "unverified": 0, "initiator": true},
+        {"partition": 7, "verified_through": 6, "dirty": 1, "unverified": 2, "initiator": false},
+        {"partition": 9, "verified_through": null, "dirty": 0, "unverified": 0,
+         "initiator": false}]})");
+  const std::string out = format_repair_status(doc);
+  CHECK(out.find("closed through epoch 9  partitions 1/3 verified  dirty epochs 1") == 0);
+  CHECK(out.find("in flight:") != std::string::npos);
+  CHECK(out.find("fetch") != std::string::npos);
+  // Partition 7 is listed; 1 (verified through the closed epoch) is not.
+  CHECK(out.find("\n7 ") != std::string::npos);
+  CHECK(out.find("\n1 ") == std::string::npos);
+  CHECK(format_repair_status(json{{"enabled", false}}) == "{\n  \"enabled\": false\n}\n");
+}

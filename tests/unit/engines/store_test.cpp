@@ -238,6 +238,47 @@ TEST_CASE("store scan_index returns exactly one partition-epoch") {
   CHECK(first_two == Keys{"a", "b"});
 }
 
+TEST_CASE("store scan_index_range walks an epoch range of one partition in epoch order") {
+  StoreFixture f(any_kind());
+  CAPTURE(engine_kind_name(f.store.engine()->kind()));
+  constexpr uint64_t kEpochMax = ~uint64_t{0};
+  uint64_t ms = 100;
+  const std::vector<std::tuple<std::string, uint32_t, uint64_t>> placements = {
+      {"b", 7, 3}, {"a", 7, 5}, {"c", 7, 4},         {"d", 6, 4},
+      {"e", 8, 4}, {"f", 7, 2}, {"g", 7, kEpochMax}, {"h", 7, 4}};
+  for (const auto& [key, partition, epoch] : placements) {
+    REQUIRE(must_apply(f.store, key, partition, make_record("v", ms++, "n1", epoch)).applied);
+  }
+  auto range = [&](uint64_t first, uint64_t last) {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    REQUIRE(f.store
+                .scan_index_range(7, first, last,
+                                  [&](uint64_t epoch, std::string_view key, Timestamp, uint64_t) {
+                                    out.emplace_back(epoch, std::string(key));
+                                    return true;
+                                  })
+                .ok());
+    return out;
+  };
+  using Entries = std::vector<std::pair<uint64_t, std::string>>;
+  CHECK(range(3, 4) == Entries{{3, "b"}, {4, "c"}, {4, "h"}});
+  CHECK(range(0, kEpochMax) ==
+        Entries{{2, "f"}, {3, "b"}, {4, "c"}, {4, "h"}, {5, "a"}, {kEpochMax, "g"}});
+  CHECK(range(6, 100).empty());
+  CHECK(range(5, 3).empty());
+}
+
+TEST_CASE("store tells its observer of every stored version and of nothing else") {
+  StoreFixture f(EngineKind::kMemory);
+  std::vector<std::pair<uint32_t, uint64_t>> seen;
+  f.store.set_apply_observer(
+      [&](uint32_t partition, uint64_t epoch) { seen.emplace_back(partition, epoch); });
+  REQUIRE(must_apply(f.store, "k", 3, make_record("v1", 100, "n1", 2)).applied);
+  REQUIRE_FALSE(must_apply(f.store, "k", 3, make_record("old", 50, "n1", 1)).applied);
+  REQUIRE(must_apply(f.store, "k", 3, make_record("v2", 200, "n1", 5)).applied);
+  CHECK(seen == std::vector<std::pair<uint32_t, uint64_t>>{{3, 2}, {3, 5}});
+}
+
 TEST_CASE("store scan_partition lists every epoch of one partition and resumes after a position") {
   StoreFixture f(any_kind());
   CAPTURE(engine_kind_name(f.store.engine()->kind()));
