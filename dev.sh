@@ -201,12 +201,12 @@ cmd_bench_aae() {
   log "loading $keys keys of $value_bytes bytes on all 3 replicas (W=all)"
   "$BUILD_DIR/bench/chorus-bench" --targets 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 \
     --connections 64 --keys "$keys" --value-bytes "$value_bytes" --read-ratio 1 --duration-s 1 \
-    --warmup-s 0 --preload --w all >/dev/null
+    --warmup-s 0 --preload --w all >"$BENCH_DIR/load.log" 2>&1
   log "loaded in $((SECONDS - t0)) s; killing n3 and rewriting $diverge keys at W=2"
   kill -KILL "${PIDS[2]}"; wait "${PIDS[2]}" 2>/dev/null || true
   "$BUILD_DIR/bench/chorus-bench" --targets 127.0.0.1:8081,127.0.0.1:8082 --seed 2 \
     --connections 32 --keys "$diverge" --value-bytes "$value_bytes" --read-ratio 1 --duration-s 1 \
-    --warmup-s 0 --preload --w 2 >/dev/null
+    --warmup-s 0 --preload --w 2 >"$BENCH_DIR/diverge.log" 2>&1
   local before=$(metric_sum chorus_aae_bytes_total 1 2)
   local start=$(date +%s%N)
   PIDS[2]=$(LOG_LEVEL=info node_start 3 3 rocksdb "$BENCH_DIR")

@@ -209,6 +209,16 @@ Status Exchange::start() {
   tree_.emplace(std::move(tree).value());
   comparison_.emplace(&*tree_);
   phase_ = Phase::kHashes;
+  if (options_.remote_entries && (*options_.remote_entries == 0 || tree_->entries() == 0)) {
+    const bool local_empty = tree_->entries() == 0;
+    for (size_t leaf = 0; leaf < tree_->leaves(); ++leaf) {
+      if (local_empty || tree_->hash(tree_->depth(), leaf) != Hash128{}) {
+        differing_.push_back(static_cast<uint32_t>(leaf));
+      }
+    }
+    stats_.buckets_differing = differing_.size();
+    phase_ = Phase::kBuckets;
+  }
   advance();
   return Status::OK();
 }

@@ -10,7 +10,7 @@
 //
 // An Exchange, on the initiating side:
 //   1. kHashes: compares the trees top-down, breadth first, asking only for the children of nodes
-//      that differ (TreeComparison);
+//      that differ (TreeComparison); skipped when either tree is known to be empty;
 //   2. for the differing leaves, in chunks: kBuckets fetches the remote key lists, diff_bucket()
 //      decides which records go which way; kFetch pulls the remote's newer records and applies
 //      them locally; kPush sends the local newer records, which the responder applies.
@@ -95,6 +95,10 @@ struct ExchangeOptions {
   int attempts_max = 4;
   // Records per kPush: at most this many bytes (or one record alone when larger).
   size_t push_bytes_max = kAaeReplyBytesMax;
+  // The remote tree's entry count when known (from a kSummary). When either side is empty the
+  // descent is skipped: every non-empty leaf differs, so the exchange asks for those key lists at
+  // once (a node that was down for a whole epoch costs no hashes).
+  std::optional<uint64_t> remote_entries;
 };
 
 struct ExchangeStats {

@@ -59,6 +59,7 @@ struct AntiEntropyService::Job {
   std::map<uint64_t, Hash128> local_roots;
   std::set<uint64_t> differing;
   std::vector<std::pair<size_t, uint64_t>> todo;  // (peer, epoch) exchanges to run
+  std::map<std::pair<size_t, uint64_t>, uint64_t> remote_entries;  // from the summaries
   size_t cursor = 0;                              // into peers, then into todo
   size_t leaves = kMerkleLeavesDefault;
   std::unique_ptr<Exchange> exchange;
@@ -410,41 +411,48 @@ void AntiEntropyService::summary_next(const std::shared_ptr<Job>& job) {
                      std::move(bytes), options_.rpc_timeout_ms,
                      [this, job](Result<std::string> reply) {
                        asio::post(strand_, [this, job, reply = std::move(reply)]() mutable {
-                         Job::Peer& peer = job->peers[job->cursor];
-                         AaeReply decoded;
-                         Status s = reply.status();
-                         if (s.ok()) {
-                           charge(reply.value().size());
-                           s = decode_aae_reply(AaeOp::kSummary, reply.value(), &decoded);
-                         }
-                         if (!s.ok()) {
-                           spdlog::warn("anti-entropy: summary of partition {} from {}: {}",
-                                        job->task.partition, peer.id, s.to_string());
-                         } else {
-                           peer.answered = true;
-                           std::map<uint64_t, Hash128> remote;
-                           for (const EpochRoot& r : decoded.roots) remote[r.epoch] = r.root;
-                           // An epoch differs when either side has a tree the other lacks or the
-                           // roots differ.
-                           std::set<uint64_t> epochs;
-                           for (const auto& [e, root] : job->local_roots) {
-                             auto it = remote.find(e);
-                             if (it == remote.end() || it->second != root) epochs.insert(e);
-                           }
-                           for (const auto& [e, root] : remote) {
-                             if (e < job->range.first || e > job->range.last) continue;
-                             if (job->local_roots.count(e) == 0) epochs.insert(e);
-                           }
-                           for (uint64_t e : epochs) {
-                             job->differing.insert(e);
-                             job->todo.push_back({job->cursor, e});
-                           }
-                         }
-                         ++job->cursor;
-                         summary_next(job);
+                         summary_reply(job, std::move(reply));
                        });
                      });
   });
+}
+
+void AntiEntropyService::summary_reply(const std::shared_ptr<Job>& job,
+                                       Result<std::string> reply) {
+  Job::Peer& peer = job->peers[job->cursor];
+  AaeReply decoded;
+  Status s = reply.status();
+  if (s.ok()) {
+    charge(reply.value().size());
+    s = decode_aae_reply(AaeOp::kSummary, reply.value(), &decoded);
+  }
+  if (!s.ok()) {
+    spdlog::warn("anti-entropy: summary of partition {} from {}: {}", job->task.partition, peer.id,
+                 s.to_string());
+  } else {
+    peer.answered = true;
+    std::map<uint64_t, EpochRoot> remote;
+    for (const EpochRoot& r : decoded.roots) {
+      if (r.epoch >= job->range.first && r.epoch <= job->range.last) remote[r.epoch] = r;
+    }
+    // An epoch differs when either side has a tree the other lacks or the roots differ.
+    std::set<uint64_t> epochs;
+    for (const auto& [e, root] : job->local_roots) {
+      auto it = remote.find(e);
+      if (it == remote.end() || it->second.root != root) epochs.insert(e);
+    }
+    for (const auto& [e, root] : remote) {
+      if (job->local_roots.count(e) == 0) epochs.insert(e);
+    }
+    for (uint64_t e : epochs) {
+      job->differing.insert(e);
+      job->todo.push_back({job->cursor, e});
+      auto it = remote.find(e);
+      job->remote_entries[{job->cursor, e}] = it == remote.end() ? 0 : it->second.entries;
+    }
+  }
+  ++job->cursor;
+  summary_next(job);
 }
 
 void AntiEntropyService::evaluate(const std::shared_ptr<Job>& job) {
@@ -498,6 +506,8 @@ void AntiEntropyService::exchange_next(const std::shared_ptr<Job>& job) {
   options.epoch = epoch;
   options.leaves = job->leaves;
   options.attempts_max = options_.attempts_max;
+  auto entries = job->remote_entries.find({peer, epoch});
+  if (entries != job->remote_entries.end()) options.remote_entries = entries->second;
   job->exchange = std::make_unique<Exchange>(options, &data_);
   job->exchange_peer = peer;
   const Status s = job->exchange->start();

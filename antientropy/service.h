@@ -139,6 +139,7 @@ class AntiEntropyService {
   void dispatch();
   void start_job(const Task& task);
   void summary_next(const std::shared_ptr<Job>& job);
+  void summary_reply(const std::shared_ptr<Job>& job, Result<std::string> reply);
   void evaluate(const std::shared_ptr<Job>& job);
   void exchange_next(const std::shared_ptr<Job>& job);
   void exchange_send(const std::shared_ptr<Job>& job);

@@ -139,6 +139,39 @@ TEST_CASE("aae exchange: an empty replica fetches everything from every non-empt
   CHECK(empty.digests(p) == full.digests(p));
 }
 
+TEST_CASE("aae exchange: a side known to be empty skips the descent") {
+  Replica empty;
+  Replica full;
+  const uint32_t p = 4;
+  const auto keys = keys_in(p, 50, "k");
+  for (const auto& k : keys) full.put(k, 1000, 3);
+  ExchangeOptions options;
+  options.partition = p;
+  options.epoch = 3;
+  options.leaves = 64;
+  options.remote_entries = keys.size();
+  Exchange fetching(options, &empty.data);
+  REQUIRE(fetching.start().ok());
+  CHECK(fetching.phase() == Exchange::Phase::kBuckets);
+  options.remote_entries = 0;
+  Exchange pushing(options, &full.data);
+  REQUIRE(pushing.start().ok());
+  CHECK(pushing.phase() == Exchange::Phase::kBuckets);
+  int steps = 0;
+  while (!pushing.done()) {
+    REQUIRE(++steps < 100);
+    AaeRequest request;
+    REQUIRE(decode_aae_request(pushing.request(), &request).ok());
+    CHECK(request.op != AaeOp::kHashes);
+    AnswerStats stats;
+    pushing.on_reply(pushing.request_id(), answer_aae_request(request, &empty.data, &stats));
+  }
+  REQUIRE(pushing.status().ok());
+  CHECK(pushing.stats().nodes_compared == 0);
+  CHECK(pushing.stats().keys_pushed == keys.size());
+  CHECK(empty.digests(p) == full.digests(p));
+}
+
 TEST_CASE("aae exchange: an epoch tree ignores other epochs and the sweep covers them all") {
   Replica a;
   Replica b;
