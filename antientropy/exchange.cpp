@@ -141,12 +141,17 @@ Result<std::string> answer_aae_request(const AaeRequest& r, ReplicaData* data, A
     case AaeOp::kFetch: {
       size_t bytes = 0;
       for (const std::string& key : r.keys) {
-        if (reply.answered > 0 && bytes >= kAaeReplyBytesMax) break;
         std::string record;
         const Status s = data->read(key, &record);
-        ++reply.answered;
-        if (s.is_not_found()) continue;
+        if (s.is_not_found()) {
+          ++reply.answered;
+          continue;
+        }
         CHORUS_RETURN_IF_ERROR(s);
+        // The budget is checked before adding, so a reply stays within it (or holds one record
+        // alone, which a frame always fits).
+        if (!reply.items.empty() && bytes + key.size() + record.size() > kAaeReplyBytesMax) break;
+        ++reply.answered;
         bytes += key.size() + record.size();
         reply.items.push_back({key, std::move(record)});
       }
@@ -236,22 +241,29 @@ void Exchange::fail(Status status) {
   phase_ = Phase::kDone;
 }
 
-void Exchange::on_reply(uint64_t id, Result<std::string> reply) {
-  if (done() || id != request_id_) return;
+bool Exchange::on_reply(uint64_t id, Result<std::string> reply) {
+  if (done() || id != request_id_) return false;
   if (!reply.ok()) {
-    if (attempts_ >= options_.attempts_max) return fail(reply.status());
+    if (attempts_ >= options_.attempts_max) {
+      fail(reply.status());
+      return true;
+    }
     ++attempts_;
     ++request_id_;
     ++stats_.retries;
     stats_.bytes_out += request_bytes_.size();
-    return;
+    return true;
   }
   stats_.bytes_in += reply.value().size();
   AaeReply decoded;
   Status s = decode_aae_reply(request_.op, reply.value(), &decoded);
   if (s.ok()) s = handle(decoded);
-  if (!s.ok()) return fail(s);
+  if (!s.ok()) {
+    fail(s);
+    return true;
+  }
   advance();
+  return true;
 }
 
 Status Exchange::handle(const AaeReply& reply) {
@@ -275,6 +287,13 @@ Status Exchange::handle(const AaeReply& reply) {
                                   std::to_string(request_.nodes.size()) + " leaves");
       }
       const std::vector<uint32_t> leaves(request_.nodes.begin(), request_.nodes.begin() + n);
+      for (size_t i = 0; i < n; ++i) {
+        for (const KeyVersion& kv : reply.buckets[i]) {
+          if (tree_->leaf_of(kv.key) != leaves[i]) {
+            return Status::Corruption("anti-entropy: a key list holds a key of another leaf");
+          }
+        }
+      }
       std::vector<std::vector<KeyVersion>> mine;
       CHORUS_RETURN_IF_ERROR(
           bucket_lists(local_, options_.partition, options_.epoch, options_.leaves, leaves, &mine));
@@ -318,6 +337,13 @@ Status Exchange::handle(const AaeReply& reply) {
         return Status::Corruption("anti-entropy: a fetch reply answering " +
                                   std::to_string(reply.answered) + " of " +
                                   std::to_string(request_.keys.size()) + " keys");
+      }
+      const std::set<std::string_view> asked(request_.keys.begin(),
+                                             request_.keys.begin() + reply.answered);
+      for (const AaeItem& item : reply.items) {
+        if (asked.count(item.key) == 0) {
+          return Status::Corruption("anti-entropy: a fetch reply holds a key not asked for");
+        }
       }
       for (const AaeItem& item : reply.items) {
         auto applied = local_->apply(options_.partition, item.key, item.record);

@@ -134,8 +134,10 @@ class Exchange {
   // The request to send now and its id (valid while !done()).
   uint64_t request_id() const { return request_id_; }
   const std::string& request() const { return request_bytes_; }
-  // The outcome of request `id`. Anything but the outstanding id is ignored.
-  void on_reply(uint64_t id, Result<std::string> reply);
+  // The outcome of request `id`. Anything but the outstanding id is ignored (returns false).
+  // A reply that does not answer the request (keys not asked for, a key list of another leaf,
+  // counts out of range) ends the exchange with Corruption.
+  bool on_reply(uint64_t id, Result<std::string> reply);
 
   const ExchangeStats& stats() const { return stats_; }
   const ExchangeOptions& options() const { return options_; }

@@ -22,6 +22,29 @@ bool get_hash(Reader* in, Hash128* h) {
   return in->get_fixed64(&h->high) && in->get_fixed64(&h->low);
 }
 
+void put_roots(std::string* out, const std::vector<EpochRoot>& roots) {
+  put_varint64(out, roots.size());
+  for (const EpochRoot& root : roots) {
+    put_fixed64(out, root.epoch);
+    put_fixed64(out, root.entries);
+    put_hash(out, root.root);
+  }
+}
+
+bool get_roots(Reader* in, size_t max, std::vector<EpochRoot>* roots) {
+  uint64_t count = 0;
+  if (!in->get_varint64(&count) || count > max) return false;
+  for (uint64_t i = 0; i < count; ++i) {
+    EpochRoot root;
+    if (!in->get_fixed64(&root.epoch) || !in->get_fixed64(&root.entries) ||
+        !get_hash(in, &root.root)) {
+      return false;
+    }
+    roots->push_back(root);
+  }
+  return true;
+}
+
 void put_items(std::string* out, const std::vector<AaeItem>& items) {
   put_varint64(out, items.size());
   for (const AaeItem& item : items) {
@@ -93,8 +116,7 @@ std::string encode_aae_request(const AaeRequest& r) {
       put_items(&out, r.items);
       break;
     case AaeOp::kVerified:
-      put_varint64(&out, r.epochs.size());
-      for (uint64_t e : r.epochs) put_fixed64(&out, e);
+      put_roots(&out, r.roots);
       break;
   }
   return out;
@@ -142,16 +164,9 @@ Status decode_aae_request(std::string_view bytes, AaeRequest* request) {
     case AaeOp::kPush:
       if (!get_items(&in, &r.items)) return malformed("push request");
       break;
-    case AaeOp::kVerified: {
-      uint64_t count = 0;
-      if (!in.get_varint64(&count) || count > kVerifiedEpochsMax) return malformed("epochs");
-      for (uint64_t i = 0; i < count; ++i) {
-        uint64_t e = 0;
-        if (!in.get_fixed64(&e)) return malformed("epoch");
-        r.epochs.push_back(e);
-      }
+    case AaeOp::kVerified:
+      if (!get_roots(&in, kVerifiedEpochsMax, &r.roots)) return malformed("verified roots");
       break;
-    }
   }
   if (in.remaining() != 0) return malformed("request (trailing bytes)");
   *request = std::move(r);
@@ -163,12 +178,7 @@ std::string encode_aae_reply(AaeOp op, const AaeReply& r) {
   out.push_back(static_cast<char>(kWireVersion));
   switch (op) {
     case AaeOp::kSummary:
-      put_varint64(&out, r.roots.size());
-      for (const EpochRoot& root : r.roots) {
-        put_fixed64(&out, root.epoch);
-        put_fixed64(&out, root.entries);
-        put_hash(&out, root.root);
-      }
+      put_roots(&out, r.roots);
       break;
     case AaeOp::kHashes:
       put_varint64(&out, r.hashes.size());
@@ -199,15 +209,7 @@ Status decode_aae_reply(AaeOp op, std::string_view bytes, AaeReply* reply) {
   uint64_t count = 0;
   switch (op) {
     case AaeOp::kSummary:
-      if (!in.get_varint64(&count) || count > kSummaryEpochsMax) return malformed("summary");
-      for (uint64_t i = 0; i < count; ++i) {
-        EpochRoot root;
-        if (!in.get_fixed64(&root.epoch) || !in.get_fixed64(&root.entries) ||
-            !get_hash(&in, &root.root)) {
-          return malformed("summary root");
-        }
-        r.roots.push_back(root);
-      }
+      if (!get_roots(&in, kSummaryEpochsMax, &r.roots)) return malformed("summary");
       break;
     case AaeOp::kHashes:
       if (!in.get_varint64(&count) || count > kMerkleLeavesMax) return malformed("hashes");

@@ -11,7 +11,7 @@
 //   kBuckets   the (key, timestamp, digest) lists of some leaves.
 //   kFetch     the records of some keys (the initiator's side is older or missing).
 //   kPush      records to apply (the responder's side is older or missing).
-//   kVerified  (partition, epochs) were found equal on every replica: bookkeeping.
+//   kVerified  (partition, epoch, root) were found equal on every replica: bookkeeping.
 //
 // The epoch kAllEpochs names the whole partition (the full sweep). Message sizes are bounded
 // (kAaeReplyBytesMax for what a responder puts in one answer, plus at most one record or bucket
@@ -60,6 +60,12 @@ struct AaeItem {
   std::string record;  // encode_record bytes (checksummed)
 };
 
+struct EpochRoot {
+  uint64_t epoch = 0;
+  uint64_t entries = 0;
+  Hash128 root;
+};
+
 // One request; the fields an op does not use stay empty.
 struct AaeRequest {
   AaeOp op = AaeOp::kSummary;
@@ -71,13 +77,9 @@ struct AaeRequest {
   std::vector<uint32_t> nodes;    // kHashes: node indices at `level`; kBuckets: leaf indices
   std::vector<std::string> keys;  // kFetch
   std::vector<AaeItem> items;     // kPush
-  std::vector<uint64_t> epochs;   // kVerified
-};
-
-struct EpochRoot {
-  uint64_t epoch = 0;
-  uint64_t entries = 0;
-  Hash128 root;
+  // kVerified: the roots the initiator found on every replica (entries 0: no entry anywhere); a
+  // receiver accepts an epoch only if its own root is still that one.
+  std::vector<EpochRoot> roots;
 };
 
 struct AaeReply {

@@ -59,8 +59,19 @@ bool RepairLedger::mark_dirty(uint32_t partition, uint64_t epoch) {
 
 void RepairLedger::reset(uint32_t partition) {
   const uint64_t collected = parts_[partition].collected_below;
+  const uint64_t owners = parts_[partition].owners_hash;
   parts_[partition] = Part{};
   parts_[partition].collected_below = collected;
+  parts_[partition].owners_hash = owners;
+}
+
+bool RepairLedger::set_owners(uint32_t partition, uint64_t owners_hash) {
+  Part& part = parts_[partition];
+  if (part.owners_hash == owners_hash) return false;
+  const bool changed = part.owners_hash != 0;
+  if (changed) reset(partition);
+  part.owners_hash = owners_hash;
+  return changed;
 }
 
 bool RepairLedger::verified(uint32_t partition, uint64_t epoch) const {
@@ -114,6 +125,7 @@ std::string RepairLedger::encode(uint32_t partition) const {
   put_varint64(&out, part.dirty.size());
   for (uint64_t e : part.dirty) put_varint64(&out, e);
   put_varint64(&out, part.collected_below);
+  put_fixed64(&out, part.owners_hash);
   return out;
 }
 
@@ -141,7 +153,10 @@ Status RepairLedger::decode(uint32_t partition, std::string_view bytes) {
     if (!in.get_varint64(&e)) return bad();
     part.dirty.insert(e);
   }
-  if (!in.get_varint64(&part.collected_below) || in.remaining() != 0) return bad();
+  if (!in.get_varint64(&part.collected_below) || !in.get_fixed64(&part.owners_hash) ||
+      in.remaining() != 0) {
+    return bad();
+  }
   compact(&part);
   parts_[partition] = std::move(part);
   return Status::OK();

@@ -50,6 +50,10 @@ class RepairLedger {
   // compared anyway). Returns whether the mark is new.
   bool mark_dirty(uint32_t partition, uint64_t epoch);
   void reset(uint32_t partition);
+  // Records which replicas the partition's verifications are about (a hash of the owner ids).
+  // A different set than the one recorded resets the partition; returns whether it did.
+  bool set_owners(uint32_t partition, uint64_t owners_hash);
+  uint64_t owners(uint32_t partition) const { return parts_[partition].owners_hash; }
 
   bool verified(uint32_t partition, uint64_t epoch) const;
   bool dirty(uint32_t partition, uint64_t epoch) const {
@@ -84,6 +88,7 @@ class RepairLedger {
     std::set<uint64_t> verified;  // verified epochs >= verified_below
     std::set<uint64_t> dirty;     // verified, then written late (any epoch)
     uint64_t collected_below = 0;
+    uint64_t owners_hash = 0;  // 0: not recorded yet
   };
   static void compact(Part* part);
 

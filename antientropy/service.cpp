@@ -6,6 +6,8 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 
+#include <xxhash.h>
+
 #include "core/coding.h"
 #include "core/rpc_methods.h"
 
@@ -17,6 +19,8 @@ namespace {
 
 // Closing times kept for the converge gauge: far more epochs than a repair ever lags behind.
 constexpr size_t kClosedEpochsRemembered = 256;
+// kVerified notes kept until their epochs close here (each is a few hundred bytes).
+constexpr size_t kDeferredNotesMax = 4096;
 // How often tombstone collection runs (each pass bounded by collect_entries_per_pass).
 constexpr uint64_t kCollectIntervalMs = 5'000;
 // A replica that is not a partition's initiator compares it itself once its oldest unverified
@@ -33,8 +37,24 @@ std::string ledger_key(uint32_t partition) {
   return key;
 }
 
-// Leaves for a full-partition tree: about 64 keys per bucket, so the key lists of a differing
-// bucket stay small whatever the partition size.
+// Where the highest closed epoch is saved (shorter than any partition key of the keyspace).
+std::string closed_key() {
+  return std::string(1, kRepairKeyspace) + "C";
+}
+
+// Stable across restarts and member re-indexing: the sorted owner ids.
+uint64_t owners_hash(const Ring& ring, uint32_t partition) {
+  std::vector<std::string> ids;
+  for (uint32_t owner : ring.owners(partition)) ids.push_back(ring.members()[owner].id);
+  std::sort(ids.begin(), ids.end());
+  std::string joined;
+  for (const std::string& id : ids) joined += id + '\n';
+  const uint64_t h = XXH3_64bits(joined.data(), joined.size());
+  return h == 0 ? 1 : h;  // 0 means "not recorded" in the ledger
+}
+
+// Leaves for a tree of `entries` index entries: at least `minimum`, and about 64 keys per bucket
+// beyond, so the key lists of a differing bucket stay small whatever the partition size.
 size_t sweep_leaves(uint64_t entries, size_t minimum) {
   size_t leaves = minimum;
   while (leaves < kMerkleLeavesMax && leaves * 64 < entries) leaves *= 2;
@@ -56,11 +76,13 @@ struct AntiEntropyService::Job {
   std::vector<Peer> peers;        // alive owners other than this node
   bool all_owners_alive = false;  // every owner is in `peers` (or is this node)
   EpochRange range;
-  std::map<uint64_t, Hash128> local_roots;
+  std::map<uint64_t, EpochRoot> local_roots;
+  uint64_t owners_hash = 0;        // the replica set the job compares
+  uint64_t late_writes_start = 0;  // late_writes_[partition] when the local roots were read
   std::set<uint64_t> differing;
-  std::vector<std::pair<size_t, uint64_t>> todo;  // (peer, epoch) exchanges to run
+  std::vector<std::pair<size_t, uint64_t>> todo;                   // (peer, epoch) exchanges to run
   std::map<std::pair<size_t, uint64_t>, uint64_t> remote_entries;  // from the summaries
-  size_t cursor = 0;                              // into peers, then into todo
+  size_t cursor = 0;                                               // into peers, then into todo
   size_t leaves = kMerkleLeavesDefault;
   std::unique_ptr<Exchange> exchange;
   size_t exchange_peer = 0;
@@ -83,7 +105,7 @@ AntiEntropyService::AntiEntropyService(asio::io_context& io, Membership* members
       options_(std::move(options)),
       data_(store, options_.partitions),
       ledger_(options_.partitions),
-      last_owners_(options_.partitions) {
+      late_writes_(options_.partitions, 0) {
   trees_built_ = metrics->counter("chorus_aae_trees_built_total",
                                   "Merkle trees built, for this node's exchanges and for peers");
   summaries_ = metrics->counter("chorus_aae_summaries_total",
@@ -136,10 +158,25 @@ Status AntiEntropyService::open() {
     CHORUS_RETURN_IF_ERROR(s);
     CHORUS_RETURN_IF_ERROR(ledger_.decode(p, bytes));
   }
+  std::string closed;
+  const Status s = store_->engine()->get(closed_key(), &closed);
+  if (s.ok()) {
+    if (closed.size() != 8) return Status::Corruption("anti-entropy: malformed closed epoch");
+    ledger_.close_through(decode_fixed64(closed.data()));
+    closed_epoch_.store(static_cast<int64_t>(ledger_.closed_through()));
+  } else if (!s.is_not_found()) {
+    return s;
+  }
   store_->set_apply_observer([this](uint32_t partition, uint64_t epoch) {
     // Writes stamped with the open epoch are the common case and cost one atomic load.
     if (static_cast<int64_t>(epoch) > closed_epoch_.load(std::memory_order_relaxed)) return;
-    asio::post(strand_, [this, partition, epoch] { mark_dirty(partition, epoch); });
+    // Late writes come in bursts (hint replay, streaming, repair): they are collected here and
+    // the strand drains them in one handler, so its queue does not grow with the burst.
+    std::lock_guard<std::mutex> lock(late_mu_);
+    late_marks_.insert({partition, epoch});
+    if (late_drain_posted_) return;
+    late_drain_posted_ = true;
+    asio::post(strand_, [this] { drain_late_marks(); });
   });
   return Status::OK();
 }
@@ -200,15 +237,12 @@ void AntiEntropyService::poll() {
     const uint64_t epoch = ring.epoch();
     const uint64_t now = clock_->steady_ms();
     if (self && ring.partitions() == options_.partitions) {
-      // A changed replica set: the new owner was never compared with anyone.
+      // A changed replica set (also one that changed while this node was down): the new owner
+      // was never compared with anyone.
       for (uint32_t p = 0; p < options_.partitions; ++p) {
-        std::vector<uint32_t> owners = ring.owners(p);
-        std::sort(owners.begin(), owners.end());
-        if (!last_owners_[p].empty() && owners != last_owners_[p]) {
-          ledger_.reset(p);
-          unsaved_.insert(p);
-        }
-        last_owners_[p] = std::move(owners);
+        const uint64_t before = ledger_.owners(p);
+        ledger_.set_owners(p, owners_hash(ring, p));
+        if (ledger_.owners(p) != before) unsaved_.insert(p);
       }
       // Epoch E closes settle_ms after E+1 was first seen here: writes coordinated in E are
       // still landing on their replicas until their deadline passes, and comparing E before that
@@ -228,6 +262,9 @@ void AntiEntropyService::poll() {
         const uint64_t closed = closable - 1;
         ledger_.close_through(closed);
         closed_epoch_.store(static_cast<int64_t>(closed));
+        std::vector<std::pair<uint32_t, std::vector<EpochRoot>>> notes;
+        notes.swap(deferred_notes_);
+        for (const auto& [partition, roots] : notes) on_verified(partition, roots);
         closed_at_ms_[closed] = now;
         while (closed_at_ms_.size() > kClosedEpochsRemembered) {
           closed_at_ms_.erase(closed_at_ms_.begin());
@@ -295,8 +332,12 @@ void AntiEntropyService::collect_tombstones(const Ring& ring, size_t self) {
       // Epochs only get newer: once one still has an entry inside the grace period, so may
       // every later one.
       if (young) break;
-      if (entries.size() > budget) return;  // the next pass, with a fresh budget
-      budget -= entries.size();
+      // Over budget: the next pass, with a fresh budget; unless this is the pass's first epoch,
+      // which goes through whatever its size, or an epoch bigger than a budget would stop
+      // collection for good.
+      const bool fresh = budget == options_.collect_entries_per_pass;
+      if (entries.size() > budget && !fresh) return;
+      budget -= std::min(budget, entries.size());
       for (const auto& [key, digest] : entries) {
         Record stored;
         const Status got = store_->get(key, &stored);
@@ -389,7 +430,9 @@ void AntiEntropyService::start_job(const Task& task) {
     return;
   }
   trees_built_->inc(roots.value().size());
-  for (const EpochRoot& r : roots.value()) job->local_roots[r.epoch] = r.root;
+  for (const EpochRoot& r : roots.value()) job->local_roots[r.epoch] = r;
+  job->owners_hash = owners_hash(ring, task.partition);
+  job->late_writes_start = late_writes_[task.partition];
   running_.push_back(job);
   summary_next(job);
 }
@@ -417,8 +460,7 @@ void AntiEntropyService::summary_next(const std::shared_ptr<Job>& job) {
   });
 }
 
-void AntiEntropyService::summary_reply(const std::shared_ptr<Job>& job,
-                                       Result<std::string> reply) {
+void AntiEntropyService::summary_reply(const std::shared_ptr<Job>& job, Result<std::string> reply) {
   Job::Peer& peer = job->peers[job->cursor];
   AaeReply decoded;
   Status s = reply.status();
@@ -439,7 +481,7 @@ void AntiEntropyService::summary_reply(const std::shared_ptr<Job>& job,
     std::set<uint64_t> epochs;
     for (const auto& [e, root] : job->local_roots) {
       auto it = remote.find(e);
-      if (it == remote.end() || it->second.root != root) epochs.insert(e);
+      if (it == remote.end() || it->second.root != root.root) epochs.insert(e);
     }
     for (const auto& [e, root] : remote) {
       if (job->local_roots.count(e) == 0) epochs.insert(e);
@@ -459,13 +501,23 @@ void AntiEntropyService::evaluate(const std::shared_ptr<Job>& job) {
   const uint32_t p = job->task.partition;
   bool all_answered = job->all_owners_alive;
   for (const auto& peer : job->peers) all_answered = all_answered && peer.answered;
-  std::vector<uint64_t> verified;
-  if (all_answered) {
+  // Verified means equal on the replicas compared, as they were read: not if a late write landed
+  // here since the local roots were read (its epoch may differ now), and not if the replica set
+  // changed meanwhile (the new owner was not among them).
+  auto view = membership_->view();
+  const bool same_owners = view->formed() && p < view->ring->partitions() &&
+                           owners_hash(*view->ring, p) == job->owners_hash &&
+                           ledger_.owners(p) == job->owners_hash;
+  const bool quiet = late_writes_[p] == job->late_writes_start;
+  if (!quiet) job->repaired = true;  // compare again once the late writes are in
+  std::vector<EpochRoot> verified;
+  if (all_answered && same_owners && quiet) {
     const uint64_t now = clock_->steady_ms();
     for (uint64_t e = job->range.first; e <= job->range.last; ++e) {
       if (!ledger_.pending(p, e) || job->differing.count(e) > 0) continue;
       ledger_.mark_verified(p, e);
-      verified.push_back(e);
+      auto local = job->local_roots.find(e);
+      verified.push_back(local != job->local_roots.end() ? local->second : EpochRoot{e, 0, {}});
       auto closed = closed_at_ms_.find(e);
       if (closed != closed_at_ms_.end()) {
         converge_ms_ = now - closed->second;
@@ -480,7 +532,7 @@ void AntiEntropyService::evaluate(const std::shared_ptr<Job>& job) {
     AaeRequest note;
     note.op = AaeOp::kVerified;
     note.partition = p;
-    note.epochs = std::move(verified);
+    note.roots = std::move(verified);
     const std::string bytes = encode_aae_request(note);
     for (const auto& peer : job->peers) {
       charge(bytes.size());
@@ -507,7 +559,14 @@ void AntiEntropyService::exchange_next(const std::shared_ptr<Job>& job) {
   options.leaves = job->leaves;
   options.attempts_max = options_.attempts_max;
   auto entries = job->remote_entries.find({peer, epoch});
-  if (entries != job->remote_entries.end()) options.remote_entries = entries->second;
+  if (entries != job->remote_entries.end()) {
+    options.remote_entries = entries->second;
+    // A large partition-epoch gets more leaves, so no bucket's key list outgrows a message.
+    auto local = job->local_roots.find(epoch);
+    const uint64_t most =
+        std::max(entries->second, local != job->local_roots.end() ? local->second.entries : 0);
+    options.leaves = sweep_leaves(most, job->leaves);
+  }
   job->exchange = std::make_unique<Exchange>(options, &data_);
   job->exchange_peer = peer;
   const Status s = job->exchange->start();
@@ -544,12 +603,11 @@ void AntiEntropyService::exchange_reply(const std::shared_ptr<Job>& job, uint64_
   const bool failed_attempt = !reply.ok();
   if (reply.ok()) charge(reply.value().size());
   const ExchangeStats before = exchange.stats();
-  exchange.on_reply(id, std::move(reply));
+  if (!exchange.on_reply(id, std::move(reply))) return;  // a stale reply: nothing changed
   const ExchangeStats& after = exchange.stats();
   keys_repaired_->inc(after.records_applied - before.records_applied);
   bytes_repaired_->inc(after.record_bytes_applied - before.record_bytes_applied);
   if (!exchange.done()) {
-    if (exchange.request_id() == id) return;  // ignored (cannot happen with one call per id)
     if (failed_attempt) {
       // The peer failed or timed out: give it a moment before the same request again.
       return paced(job, options_.retry_delay_ms, [this, job] { exchange_send(job); });
@@ -615,20 +673,50 @@ void AntiEntropyService::charge(size_t bytes) {
   debt_until_ms_ = std::max(debt_until_ms_, now) + cost_ms;
 }
 
+void AntiEntropyService::drain_late_marks() {
+  std::set<std::pair<uint32_t, uint64_t>> marks;
+  {
+    std::lock_guard<std::mutex> lock(late_mu_);
+    marks.swap(late_marks_);
+    late_drain_posted_ = false;
+  }
+  for (const auto& [partition, epoch] : marks) mark_dirty(partition, epoch);
+}
+
 void AntiEntropyService::mark_dirty(uint32_t partition, uint64_t epoch) {
   if (partition >= ledger_.partitions()) return;
+  if (epoch <= ledger_.closed_through()) ++late_writes_[partition];
   if (!ledger_.mark_dirty(partition, epoch)) return;
   epochs_dirtied_->inc();
   unsaved_.insert(partition);
   enqueue({partition, false});
 }
 
-void AntiEntropyService::on_verified(uint32_t partition, const std::vector<uint64_t>& epochs) {
-  if (partition >= ledger_.partitions()) return;
-  for (uint64_t e : epochs) {
-    // A late write taken here may postdate the initiator's comparison: its dirty mark stays, and
-    // this node compares that epoch itself.
-    if (!ledger_.dirty(partition, e)) ledger_.mark_verified(partition, e);
+void AntiEntropyService::on_verified(uint32_t partition, const std::vector<EpochRoot>& roots) {
+  if (partition >= ledger_.partitions() || roots.empty()) return;
+  uint64_t first = UINT64_MAX;
+  uint64_t last = 0;
+  for (const EpochRoot& r : roots) {
+    first = std::min(first, r.epoch);
+    last = std::max(last, r.epoch);
+  }
+  if (last - first >= kSummaryEpochsMax) return;
+  if (closed_epoch_.load() < 0 || last > ledger_.closed_through()) {
+    // The initiator closed the epoch before this node did (each closes settle_ms after it saw
+    // the next epoch): keep the note until it closes here too.
+    if (deferred_notes_.size() < kDeferredNotesMax) deferred_notes_.push_back({partition, roots});
+    return;
+  }
+  auto mine = epoch_roots(&data_, partition, first, last, options_.leaves);
+  if (!mine.ok()) return;
+  std::map<uint64_t, EpochRoot> local;
+  for (const EpochRoot& r : mine.value()) local[r.epoch] = r;
+  for (const EpochRoot& r : roots) {
+    // Accepted only while this replica still holds what the initiator found everywhere: a late
+    // write taken here after it answered changed its root (and its dirty mark stays).
+    auto it = local.find(r.epoch);
+    const bool same = it == local.end() ? r.entries == 0 : it->second.root == r.root;
+    if (same && !ledger_.dirty(partition, r.epoch)) ledger_.mark_verified(partition, r.epoch);
   }
   unsaved_.insert(partition);
 }
@@ -646,6 +734,14 @@ void AntiEntropyService::persist(uint32_t partition) {
 void AntiEntropyService::flush_ledger() {
   for (uint32_t p : unsaved_) persist(p);
   unsaved_.clear();
+  if (closed_epoch_.load() >= 0 && saved_closed_ != ledger_.closed_through()) {
+    WriteBatch batch;
+    std::string value;
+    put_fixed64(&value, ledger_.closed_through());
+    batch.put(closed_key(), value);
+    if (store_->engine()->write(batch, /*sync=*/false).ok())
+      saved_closed_ = ledger_.closed_through();
+  }
 }
 
 void AntiEntropyService::publish_status() {
@@ -712,8 +808,8 @@ void AntiEntropyService::handle(std::string payload, const Responder& respond) {
         {});
   }
   if (request.op == AaeOp::kVerified) {
-    asio::post(strand_, [this, p = request.partition, epochs = std::move(request.epochs)] {
-      on_verified(p, epochs);
+    asio::post(strand_, [this, p = request.partition, roots = std::move(request.roots)] {
+      on_verified(p, roots);
     });
     return respond(Status::OK(), encode_aae_reply(AaeOp::kVerified, AaeReply{}));
   }

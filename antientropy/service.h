@@ -154,7 +154,8 @@ class AntiEntropyService {
   void flush_ledger();
   void publish_status();
   void mark_dirty(uint32_t partition, uint64_t epoch);
-  void on_verified(uint32_t partition, const std::vector<uint64_t>& epochs);
+  void on_verified(uint32_t partition, const std::vector<EpochRoot>& roots);
+  void drain_late_marks();
   bool is_initiator(const ClusterView& view, uint32_t partition, size_t self) const;
 
   boost::asio::io_context& io_;
@@ -177,14 +178,22 @@ class AntiEntropyService {
   std::deque<Task> queue_;
   std::set<std::pair<uint32_t, bool>> queued_;
   std::vector<std::shared_ptr<Job>> running_;
-  std::vector<std::vector<uint32_t>> last_owners_;  // per partition, to notice replica-set changes
-  std::map<uint64_t, uint64_t> closed_at_ms_;       // recent epochs, when this node closed them
-  std::map<uint64_t, uint64_t> epoch_seen_ms_;      // recent epochs, when this node first saw them
+  std::vector<uint64_t> late_writes_;  // per partition: late writes into closed epochs seen
+  // kVerified notes for epochs not closed here yet.
+  std::vector<std::pair<uint32_t, std::vector<EpochRoot>>> deferred_notes_;
+  uint64_t saved_closed_ = UINT64_MAX;          // the closed epoch last saved
+  std::map<uint64_t, uint64_t> closed_at_ms_;   // recent epochs, when this node closed them
+  std::map<uint64_t, uint64_t> epoch_seen_ms_;  // recent epochs, when this node first saw them
   uint64_t started_ms_ = 0;
   uint64_t next_collect_ms_ = 0;
   uint64_t next_sweep_ms_ = 0;
   uint64_t debt_until_ms_ = 0;  // the byte budget is spent until then
   uint64_t converge_ms_ = 0;
+
+  // Late writes reported by the Store observer (writer threads), drained by the strand.
+  std::mutex late_mu_;  // guards late_marks_ and late_drain_posted_ only
+  std::set<std::pair<uint32_t, uint64_t>> late_marks_;
+  bool late_drain_posted_ = false;
 
   mutable std::mutex status_mu_;  // guards status_ only; never held across calls
   RepairStatus status_;

@@ -228,6 +228,57 @@ TEST_CASE("aae responder: refuses malformed requests and keys of another partiti
   CHECK(r.store.get("y", &none).is_not_found());
 }
 
+TEST_CASE("aae exchange: a reply that does not answer the request ends it with Corruption") {
+  Replica local;
+  Replica remote;
+  const uint32_t p = 1;
+  const auto keys = keys_in(p, 30, "k");
+  for (const auto& k : keys) remote.put(k, 1000, 2);
+  ExchangeOptions options;
+  options.partition = p;
+  options.epoch = 2;
+  options.leaves = 16;
+  options.remote_entries = keys.size();  // local is empty: straight to the key lists
+  {
+    Exchange ex(options, &local.data);
+    REQUIRE(ex.start().ok());
+    AaeRequest request;
+    REQUIRE(decode_aae_request(ex.request(), &request).ok());
+    REQUIRE(request.op == AaeOp::kBuckets);
+    // Every key of the partition, claimed to be in the first requested leaf.
+    AaeReply lie;
+    lie.buckets.emplace_back();
+    for (const auto& k : keys) lie.buckets[0].push_back({k, Timestamp{5}, 1});
+    CHECK(ex.on_reply(ex.request_id(), encode_aae_reply(AaeOp::kBuckets, lie)));
+    CHECK(ex.done());
+    CHECK(ex.status().code() == Status::Code::kCorruption);
+  }
+  {
+    Exchange ex(options, &local.data);
+    REQUIRE(ex.start().ok());
+    AnswerStats stats;
+    AaeRequest request;
+    REQUIRE(decode_aae_request(ex.request(), &request).ok());
+    ex.on_reply(ex.request_id(), answer_aae_request(request, &remote.data, &stats));
+    REQUIRE(decode_aae_request(ex.request(), &request).ok());
+    REQUIRE(request.op == AaeOp::kFetch);
+    // A record of a key that was not asked for.
+    Record r;
+    r.value = "x";
+    r.ts = Timestamp::from_parts(9000, 0);
+    r.origin = "n9";
+    r.epoch = 2;
+    AaeReply lie;
+    lie.answered = 1;
+    lie.items = {{keys_in(p, 31, "other-").back(), encode_record(r)}};
+    CHECK_FALSE(ex.on_reply(ex.request_id() + 1, encode_aae_reply(AaeOp::kFetch, lie)));
+    CHECK(ex.on_reply(ex.request_id(), encode_aae_reply(AaeOp::kFetch, lie)));
+    CHECK(ex.status().code() == Status::Code::kCorruption);
+    Record none;
+    CHECK(local.store.get(lie.items[0].key, &none).is_not_found());
+  }
+}
+
 TEST_CASE("aae messages: every op round-trips and damage is Corruption") {
   AaeRequest hashes;
   hashes.op = AaeOp::kHashes;
@@ -322,6 +373,17 @@ TEST_CASE("repair ledger: verification, dirty marks, ranges and persistence") {
   CHECK(ledger.collected_below(1) == 2);  // what was collected stays collected
   CHECK(ledger.unverified_count(1) == 6);
   CHECK(ledger.unverified_count(2) == 6);  // other partitions never verified
+
+  // The replica set: the first one recorded resets nothing, a different one resets.
+  ledger.mark_verified(3, 0);
+  CHECK_FALSE(ledger.set_owners(3, 11));
+  CHECK(ledger.verified(3, 0));
+  CHECK_FALSE(ledger.set_owners(3, 11));
+  CHECK(ledger.set_owners(3, 12));
+  CHECK_FALSE(ledger.verified(3, 0));
+  RepairLedger after_restart(4);
+  REQUIRE(after_restart.decode(3, ledger.encode(3)).ok());
+  CHECK(after_restart.owners(3) == 12);
 }
 
 }  // namespace
