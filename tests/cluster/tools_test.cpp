@@ -73,6 +73,20 @@ TEST_CASE("chorusctl writes, reads, deletes and shows status against a real clus
   REQUIRE(gone.exit_code == 1);
   REQUIRE(gone.output.find("not found") != std::string::npos);
 
+  ToolRun repair = run_tool(ctl, {"--node", node, "repair"}, log);
+  INFO(repair.output);
+  REQUIRE(repair.exit_code == 0);
+  REQUIRE(repair.output.find("repair queued") != std::string::npos);
+  ToolRun repair_status = run_tool(ctl, {"--node", node, "repair-status"}, log);
+  INFO(repair_status.output);
+  REQUIRE(repair_status.exit_code == 0);
+  REQUIRE(repair_status.output.find("partitions") != std::string::npos);
+  ToolRun repair_json = run_tool(ctl, {"--node", node, "repair-status", "--json"}, log);
+  REQUIRE(repair_json.exit_code == 0);
+  const auto doc = nlohmann::json::parse(repair_json.output, nullptr, false);
+  REQUIRE(doc.is_object());
+  REQUIRE(doc["partitions"].size() == 256);
+
   // Nothing listens on port 1 of the cluster's block: a connection failure is exit code 2.
   ToolRun down =
       run_tool(ctl, {"--node", "http://" + cluster.node(1).host + ":1", "get", "x"}, log);
