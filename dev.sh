@@ -31,10 +31,19 @@ cmd_deps() {
   for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if [ ${#missing[@]} -eq 0 ]; then return 0; fi
-  log "installing: ${missing[*]}"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Node.js runs the offline manifest checks (tests/k8s); a machine that has it keeps its own.
+  command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+  local k8s_tests="$ROOT/tests/k8s"
+  if [ ! -f "$k8s_tests/node_modules/.package-lock.json" ] ||
+     [ "$k8s_tests/package-lock.json" -nt "$k8s_tests/node_modules/.package-lock.json" ]; then
+    log "installing the npm packages of tests/k8s"
+    npm ci --prefix "$k8s_tests" --no-audit --no-fund --loglevel=error >/dev/null
+  fi
 }
 
 cmd_build() {
