@@ -30,10 +30,7 @@ constexpr uint64_t kLagMs = 10'000;
 
 std::string ledger_key(uint32_t partition) {
   std::string key(1, kRepairKeyspace);
-  key.push_back(static_cast<char>(partition >> 24));
-  key.push_back(static_cast<char>(partition >> 16));
-  key.push_back(static_cast<char>(partition >> 8));
-  key.push_back(static_cast<char>(partition));
+  put_big_endian32(&key, partition);
   return key;
 }
 
@@ -55,7 +52,7 @@ uint64_t owners_hash(const Ring& ring, uint32_t partition) {
 
 // Leaves for a tree of `entries` index entries: at least `minimum`, and about 64 keys per bucket
 // beyond, so the key lists of a differing bucket stay small whatever the partition size.
-size_t sweep_leaves(uint64_t entries, size_t minimum) {
+size_t leaves_for(uint64_t entries, size_t minimum) {
   size_t leaves = minimum;
   while (leaves < kMerkleLeavesMax && leaves * 64 < entries) leaves *= 2;
   return leaves;
@@ -239,10 +236,13 @@ void AntiEntropyService::poll() {
     if (self && ring.partitions() == options_.partitions) {
       // A changed replica set (also one that changed while this node was down): the new owner
       // was never compared with anyone.
-      for (uint32_t p = 0; p < options_.partitions; ++p) {
-        const uint64_t before = ledger_.owners(p);
-        ledger_.set_owners(p, owners_hash(ring, p));
-        if (ledger_.owners(p) != before) unsaved_.insert(p);
+      if (view->ring != owners_ring_) {  // a new ring snapshot: the owners may have changed
+        owners_ring_ = view->ring;
+        for (uint32_t p = 0; p < options_.partitions; ++p) {
+          const uint64_t before = ledger_.owners(p);
+          ledger_.set_owners(p, owners_hash(ring, p));
+          if (ledger_.owners(p) != before) unsaved_.insert(p);
+        }
       }
       // Epoch E closes settle_ms after E+1 was first seen here: writes coordinated in E are
       // still landing on their replicas until their deadline passes, and comparing E before that
@@ -339,9 +339,8 @@ void AntiEntropyService::collect_tombstones(const Ring& ring, size_t self) {
       if (entries.size() > budget && !fresh) return;
       budget -= std::min(budget, entries.size());
       for (const auto& [key, digest] : entries) {
-        Record stored;
-        const Status got = store_->get(key, &stored);
-        if (!got.ok() || !stored.tombstone) continue;
+        // collect_tombstone() reads the key under its lock and leaves anything but that
+        // tombstone alone.
         auto collected = store_->collect_tombstone(key, p, digest);
         if (collected.ok() && collected.value()) tombstones_collected_->inc();
       }
@@ -412,7 +411,7 @@ void AntiEntropyService::start_job(const Task& task) {
       spdlog::error("anti-entropy: cannot scan partition {}: {}", task.partition, s.to_string());
       return;
     }
-    job->leaves = sweep_leaves(entries, options_.leaves);
+    job->leaves = leaves_for(entries, options_.leaves);
     for (size_t i = 0; i < job->peers.size(); ++i) job->todo.push_back({i, kAllEpochs});
     sweeps_->inc();
     running_.push_back(job);
@@ -565,7 +564,7 @@ void AntiEntropyService::exchange_next(const std::shared_ptr<Job>& job) {
     auto local = job->local_roots.find(epoch);
     const uint64_t most =
         std::max(entries->second, local != job->local_roots.end() ? local->second.entries : 0);
-    options.leaves = sweep_leaves(most, job->leaves);
+    options.leaves = leaves_for(most, job->leaves);
   }
   job->exchange = std::make_unique<Exchange>(options, &data_);
   job->exchange_peer = peer;

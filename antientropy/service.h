@@ -178,7 +178,8 @@ class AntiEntropyService {
   std::deque<Task> queue_;
   std::set<std::pair<uint32_t, bool>> queued_;
   std::vector<std::shared_ptr<Job>> running_;
-  std::vector<uint64_t> late_writes_;  // per partition: late writes into closed epochs seen
+  std::shared_ptr<const Ring> owners_ring_;  // the ring the ledger's owner hashes were taken from
+  std::vector<uint64_t> late_writes_;        // per partition: late writes into closed epochs seen
   // kVerified notes for epochs not closed here yet.
   std::vector<std::pair<uint32_t, std::vector<EpochRoot>>> deferred_notes_;
   uint64_t saved_closed_ = UINT64_MAX;          // the closed epoch last saved

@@ -10,10 +10,6 @@ namespace {
 
 constexpr size_t kKeyInMessageBytesMax = 64;
 
-void put_big_endian32(std::string* out, uint32_t v) {
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
 // Keys are arbitrary bytes; error messages show them escaped and truncated.
 std::string printable(std::string_view key) {
   std::string out;

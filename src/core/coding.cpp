@@ -21,6 +21,10 @@ void put_fixed64(std::string* out, uint64_t v) {
   out->append(buf, 8);
 }
 
+void put_big_endian32(std::string* out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
 void put_big_endian64(std::string* out, uint64_t v) {
   char buf[8];
   for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>((v >> (8 * (7 - i))) & 0xff);

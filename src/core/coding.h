@@ -23,6 +23,7 @@ uint32_t decode_fixed32(const char* p);
 uint64_t decode_fixed64(const char* p);
 
 // Big-endian fixed 64 for keys that must sort numerically (index keys).
+void put_big_endian32(std::string* out, uint32_t v);
 void put_big_endian64(std::string* out, uint64_t v);
 uint64_t decode_big_endian64(const char* p);
 

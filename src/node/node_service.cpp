@@ -17,7 +17,7 @@ NodeService::NodeService(std::string self_id, Coordinator* coordinator, Membersh
 
 namespace {
 
-nlohmann::json repair_json(const RepairStatus& status, bool per_partition) {
+nlohmann::json repair_json(const RepairStatus& status) {
   nlohmann::json j;
   j["closed_through"] =
       status.closed_through ? nlohmann::json(*status.closed_through) : nlohmann::json(nullptr);
@@ -29,7 +29,6 @@ nlohmann::json repair_json(const RepairStatus& status, bool per_partition) {
     if (p.dirty == 0 && p.unverified == 0) ++verified_everywhere;
     dirty += p.dirty;
     unverified += p.unverified;
-    if (!per_partition) continue;
     partitions.push_back(
         {{"partition", p.partition},
          {"verified_through",
@@ -42,7 +41,7 @@ nlohmann::json repair_json(const RepairStatus& status, bool per_partition) {
   j["partitions_verified"] = verified_everywhere;
   j["epochs_dirty"] = dirty;
   j["epochs_unverified"] = unverified;
-  if (per_partition) j["partitions"] = std::move(partitions);
+  j["partitions"] = std::move(partitions);
   nlohmann::json in_flight = nlohmann::json::array();
   for (const auto& f : status.in_flight) {
     in_flight.push_back(
@@ -157,7 +156,7 @@ nlohmann::json NodeService::cluster_status() {
                       {"records", progress.records},
                       {"streaming_ms", progress.streaming_ms}};
   }
-  if (repair_ != nullptr) j["repair"] = repair_json(repair_->status(), /*per_partition=*/true);
+  if (repair_ != nullptr) j["repair"] = repair_json(repair_->status());
   return j;
 }
 
@@ -169,7 +168,7 @@ Status NodeService::repair_now() {
 
 nlohmann::json NodeService::repair_status() {
   if (repair_ == nullptr) return {{"enabled", false}};
-  nlohmann::json j = repair_json(repair_->status(), /*per_partition=*/true);
+  nlohmann::json j = repair_json(repair_->status());
   j["enabled"] = true;
   return j;
 }

@@ -9,19 +9,15 @@
 #include <string>
 
 #include "tests/sim/aae_sim.h"
+#include "tests/sim/sim_env.h"
 
 using chorus::sim::AaeSimOptions;
 using chorus::sim::AaeSimResult;
 using chorus::sim::run_aae_sim;
 
-namespace {
+using chorus::sim::env_u64;
 
-uint64_t env_u64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("aae sim: a perfect network converges three replicas without a redundant transfer") {
   AaeSimOptions o;

@@ -10,12 +10,15 @@
 #include <string>
 
 #include "raft_sim.h"
+#include "tests/sim/sim_env.h"
 
 using namespace chorus::raft;
 using chorus::raft::sim::ClusterSpec;
 using chorus::raft::sim::NetworkFaults;
 using chorus::raft::sim::RaftSim;
 using chorus::raft::sim::SimCounters;
+
+using chorus::sim::env_u64;
 
 namespace {
 
@@ -25,11 +28,6 @@ NodeId await_leader(RaftSim& sim, int max_ticks = 200) {
   REQUIRE(sim.violation() == "");
   REQUIRE(sim.live_leader().has_value());
   return *sim.live_leader();
-}
-
-uint64_t env_u64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
 // Phases per seed and their length: sized so 500 seeds stay well under the ~20 s budget on 2 cores.

@@ -9,10 +9,13 @@
 #include <string>
 
 #include "swim_sim.h"
+#include "tests/sim/sim_env.h"
 
 using chorus::swim::State;
 using chorus::swim::sim::NetworkFaults;
 using chorus::swim::sim::SwimSim;
+
+using chorus::sim::env_u64;
 
 namespace {
 
@@ -20,11 +23,6 @@ namespace {
 // probe's four hops inside the 200 ms interval), optionally a little loss and duplication.
 NetworkFaults fair(double drop = 0.0) {
   return NetworkFaults{drop, drop, 1, 20};
-}
-
-uint64_t env_u64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
 // Starts every node, converges, and lets broadcasts drain so no refutation is still in flight.

@@ -2,6 +2,7 @@
 // and the repair ledger.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -52,6 +53,22 @@ struct Replica {
 };
 
 // Runs an exchange over a perfect in-process link; returns its stats.
+// Answers a started exchange's requests from `remote` until it is done; returns the ops it sent.
+std::vector<AaeOp> drive(Exchange& ex, Replica& remote) {
+  std::vector<AaeOp> ops;
+  while (!ex.done()) {
+    REQUIRE(ops.size() < 10'000);
+    AaeRequest request;
+    REQUIRE(decode_aae_request(ex.request(), &request).ok());
+    ops.push_back(request.op);
+    AnswerStats stats;
+    ex.on_reply(ex.request_id(), answer_aae_request(request, &remote.data, &stats));
+  }
+  INFO(ex.status().to_string());
+  REQUIRE(ex.status().ok());
+  return ops;
+}
+
 ExchangeStats run(Replica& local, Replica& remote, uint32_t partition, uint64_t epoch,
                   size_t leaves = 16) {
   ExchangeOptions options;
@@ -60,16 +77,7 @@ ExchangeStats run(Replica& local, Replica& remote, uint32_t partition, uint64_t 
   options.leaves = leaves;
   Exchange ex(options, &local.data);
   REQUIRE(ex.start().ok());
-  int steps = 0;
-  while (!ex.done()) {
-    REQUIRE(++steps < 10'000);
-    AaeRequest request;
-    REQUIRE(decode_aae_request(ex.request(), &request).ok());
-    AnswerStats stats;
-    ex.on_reply(ex.request_id(), answer_aae_request(request, &remote.data, &stats));
-  }
-  INFO(ex.status().to_string());
-  REQUIRE(ex.status().ok());
+  drive(ex, remote);
   return ex.stats();
 }
 
@@ -157,16 +165,8 @@ TEST_CASE("aae exchange: a side known to be empty skips the descent") {
   Exchange pushing(options, &full.data);
   REQUIRE(pushing.start().ok());
   CHECK(pushing.phase() == Exchange::Phase::kBuckets);
-  int steps = 0;
-  while (!pushing.done()) {
-    REQUIRE(++steps < 100);
-    AaeRequest request;
-    REQUIRE(decode_aae_request(pushing.request(), &request).ok());
-    CHECK(request.op != AaeOp::kHashes);
-    AnswerStats stats;
-    pushing.on_reply(pushing.request_id(), answer_aae_request(request, &empty.data, &stats));
-  }
-  REQUIRE(pushing.status().ok());
+  const std::vector<AaeOp> ops = drive(pushing, empty);
+  CHECK(std::find(ops.begin(), ops.end(), AaeOp::kHashes) == ops.end());
   CHECK(pushing.stats().nodes_compared == 0);
   CHECK(pushing.stats().keys_pushed == keys.size());
   CHECK(empty.digests(p) == full.digests(p));
