@@ -1,6 +1,8 @@
 #include "node/node.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -136,12 +138,39 @@ Result<std::unique_ptr<Engine>> open_in(const NodeOptions& o, const std::string&
   return open_engine(o.engine, path, engine_options);
 }
 
+std::string departed_marker(const std::string& data_dir) {
+  return data_dir + "/DEPARTED";
+}
+
+// Durable before the process exits: the marker is what keeps a restart from rejoining.
+Status mark_departed(const std::string& data_dir) {
+  const std::string path = departed_marker(data_dir);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  static constexpr char kText[] = "this node left its cluster\n";
+  const bool ok = ::write(fd, kText, sizeof(kText) - 1) == sizeof(kText) - 1 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+  const int dir = ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status Node::start() {
   CHORUS_RETURN_IF_ERROR(validate(options_));
   Parts& p = *parts_;
   CHORUS_RETURN_IF_ERROR(make_dir(options_.data_dir));
+  if (::access(departed_marker(options_.data_dir).c_str(), F_OK) == 0) {
+    return Status::InvalidArgument(
+        "this node left its cluster (decommissioned or removed) and handed its data over; it "
+        "does not join again with that data. Remove " +
+        options_.data_dir + " to start it as a new node");
+  }
   auto store_engine = open_in(options_, "store");
   if (!store_engine.ok()) return store_engine.status();
   p.store = std::make_unique<Store>(std::move(store_engine).value(), &p.clock);
@@ -233,8 +262,14 @@ Status Node::start() {
       std::make_unique<PartitionStreamer>(p.io, p.membership.get(), p.transport.get(),
                                           p.store.get(), &p.clock, streamer_options, &p.metrics);
   p.membership->on_member_alive([&p](const std::string&) { p.delivery->wake(); });
-  // A decommissioned (or removed) node has handed its data over: it exits.
-  p.membership->on_departed([this] { stop(); });
+  // A decommissioned (or removed) node has handed its data over: it exits, and says so on disk
+  // so that a restart (a container restarted by Kubernetes, a supervisor) does not join again
+  // with data that is no longer its to serve.
+  p.membership->on_departed([this] {
+    const Status marked = mark_departed(options_.data_dir);
+    if (!marked.ok()) spdlog::error("cannot record the departure: {}", marked.to_string());
+    stop();
+  });
   CHORUS_RETURN_IF_ERROR(p.membership->start());
   p.delivery->start();
   p.streamer->start();

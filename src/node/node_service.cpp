@@ -193,7 +193,16 @@ bool NodeService::ready() {
   // Caught up with the metadata log: a leader is known and everything it says is committed is
   // applied here. A node restarted from its WAL is not ready until then, so it does not
   // coordinate with a ring that may have moved on while it was down.
-  return !view->raft.leader.empty() && view->raft.applied_index >= view->raft.commit_index;
+  //
+  // Once caught up, it stays ready: reads and writes are leaderless, so a metadata election (a
+  // leader decommissioned or restarted) must not take every node out of a load balancer at once.
+  // Seen in the operator's end-to-end test: without the latch, all pods failed readiness
+  // together during scale-down and clients found no endpoint.
+  if (caught_up_.load(std::memory_order_relaxed)) return true;
+  const bool caught_up =
+      !view->raft.leader.empty() && view->raft.applied_index >= view->raft.commit_index;
+  if (caught_up) caught_up_.store(true, std::memory_order_relaxed);
+  return caught_up;
 }
 
 nlohmann::json NodeService::debug_owners(const std::string& key) {

@@ -3,6 +3,8 @@
 // the cluster and debug views. Thread-safe (every part it uses is).
 #pragma once
 
+#include <atomic>
+
 #include "antientropy/service.h"
 #include "api/kv_service.h"
 #include "engines/store.h"
@@ -38,6 +40,9 @@ class NodeService final : public KvService {
   const PartitionStreamer* streamer_;
   AntiEntropyService* repair_;
   int replicas_;
+  // Set once this process has caught up with the metadata log; readiness then no longer
+  // depends on a Raft leader being known (see ready()).
+  std::atomic<bool> caught_up_{false};
 };
 
 }  // namespace chorus

@@ -263,6 +263,13 @@ TEST_CASE("membership: join a 4th and 5th node under writes then decommission on
   if (!wait_members(cluster, 1, {"n1", "n3", "n4", "n5"}, kTransitionTimeoutMs)) {
     fail_with_logs("n2's departure did not complete");
   }
+  // Restarted on its old data (a container restarted by Kubernetes), n2 refuses to run instead
+  // of joining again.
+  REQUIRE(cluster.restart(2).ok());
+  auto refused = cluster.wait_exit(2, kTransitionTimeoutMs);
+  REQUIRE(refused.ok());
+  CHECK(*refused != 0);
+  CHECK(cluster.dump_logs(2, 5).find("does not join again") != std::string::npos);
   const size_t after_leave = ops();
   REQUIRE(poll_until(60'000, [&] { return ops() >= after_leave + 100; }));
   stop = true;
