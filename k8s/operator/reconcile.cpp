@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "k8s/operator/objects.h"
+
 namespace chorus::op {
 
 namespace {
@@ -21,7 +23,8 @@ const MemberState* find_member(const std::vector<MemberState>& members, const st
 }
 
 // Every pod the StatefulSet should have is a member that is alive and active.
-bool healthy(const Observed& o, std::string* why) {
+bool healthy(const ClusterSpec& spec, const Observed& o, std::string* why) {
+  const auto member_name = [&spec](int ordinal) { return member_id(spec.name, ordinal); };
   if (!o.members) {
     *why = "no Chorus node answers /v1/cluster";
     return false;
@@ -49,11 +52,8 @@ const PodState* find_pod(const Observed& o, int ordinal) {
 
 }  // namespace
 
-std::string member_name(int ordinal) {
-  return "chorus-" + std::to_string(ordinal);
-}
-
 std::vector<Action> reconcile(const ClusterSpec& spec, const Observed& o) {
+  const auto member_name = [&spec](int ordinal) { return member_id(spec.name, ordinal); };
   std::vector<Action> actions;
   if (!o.headless_service)
     actions.push_back({ActionKind::kCreateHeadlessService, 0, 0, "", "", ""});
@@ -62,8 +62,9 @@ std::vector<Action> reconcile(const ClusterSpec& spec, const Observed& o) {
   if (!o.statefulset) {
     Action create;
     create.kind = ActionKind::kCreateStatefulSet;
-    // The first members bootstrap together: never fewer than the replication factor.
-    create.replicas = std::max(spec.replicas, spec.replication_factor);
+    // The first replicationFactor members bootstrap together (--bootstrap-expect); any more
+    // join one at a time like any scale-up, each once the ring has settled.
+    create.replicas = spec.replication_factor;
     create.image = spec.image;
     create.reason = "creating the StatefulSet";
     actions.push_back(create);
@@ -93,7 +94,7 @@ std::vector<Action> reconcile(const ClusterSpec& spec, const Observed& o) {
       }
     }
     std::string why;
-    if (!healthy(o, &why)) return {wait("upgrading: " + why)};
+    if (!healthy(spec, o, &why)) return {wait("upgrading: " + why)};
     Action next;
     next.kind = ActionKind::kSetPartition;
     next.partition = o.sts_partition - 1;
@@ -104,7 +105,7 @@ std::vector<Action> reconcile(const ClusterSpec& spec, const Observed& o) {
   const int desired = std::max(spec.replicas, spec.replication_factor);
   if (desired > o.sts_replicas) {
     std::string why;
-    if (!healthy(o, &why)) return {wait("scaling up: " + why)};
+    if (!healthy(spec, o, &why)) return {wait("scaling up: " + why)};
     Action up;
     up.kind = ActionKind::kSetReplicas;
     up.replicas = o.sts_replicas + 1;
@@ -139,8 +140,31 @@ std::vector<Action> reconcile(const ClusterSpec& spec, const Observed& o) {
     return {decommission};
   }
   std::string why;
-  if (!healthy(o, &why)) return {wait(why)};
+  if (!healthy(spec, o, &why)) return {wait(why)};
   return {};
+}
+
+ClusterStatus status_of(const ClusterSpec& spec, const Observed& o,
+                        const std::vector<Action>& actions) {
+  ClusterStatus s;
+  s.epoch = o.epoch;
+  if (o.members) {
+    for (const MemberState& m : *o.members) {
+      if (m.state == "alive" && m.status == "active") ++s.ready_members;
+    }
+  }
+  const bool idle = actions.empty();
+  s.current_operation = idle ? "Idle" : actions.front().reason;
+  if (s.current_operation.empty()) s.current_operation = "creating objects";
+  std::string why;
+  const bool available = o.statefulset && healthy(spec, o, &why);
+  s.conditions.push_back(
+      {"Available", available ? "True" : "False",
+       available ? "AllMembersActive" : "MembersNotReady",
+       available ? std::to_string(s.ready_members) + " members alive and active" : why});
+  s.conditions.push_back(
+      {"Progressing", idle ? "False" : "True", idle ? "Idle" : "Reconciling", s.current_operation});
+  return s;
 }
 
 }  // namespace chorus::op

@@ -24,6 +24,7 @@
 namespace chorus::op {
 
 struct ClusterSpec {
+  std::string name = "chorus";  // members are name-0, name-1, ...
   int replicas = 3;
   std::string image;
   int replication_factor = 3;
@@ -54,13 +55,14 @@ struct Observed {
   // From /v1/cluster of any ready pod; nullopt when no pod answered.
   std::optional<std::vector<MemberState>> members;
   bool transition = false;  // Chorus is streaming partitions for a membership change
+  uint64_t epoch = 0;       // the ring's epoch, from /v1/cluster
 };
 
 enum class ActionKind {
   kCreateHeadlessService,
   kCreateClientService,
   kCreatePdb,
-  kCreateStatefulSet,  // with spec.replicas and spec.image, partition 0
+  kCreateStatefulSet,  // replicationFactor pods (they bootstrap together), spec.image, partition 0
   kSetImage,           // the StatefulSet's image, with the partition at `partition`
   kSetPartition,       // the StatefulSet's rollingUpdate partition
   kSetReplicas,        // the StatefulSet's replicas
@@ -77,9 +79,25 @@ struct Action {
   std::string reason;  // for status.currentOperation and the log
 };
 
-// The pod and member name of an ordinal.
-std::string member_name(int ordinal);
-
 std::vector<Action> reconcile(const ClusterSpec& spec, const Observed& observed);
+
+// What status.conditions say. `since` is kept from the previous status while `status` holds.
+struct Condition {
+  std::string type;    // Available, Progressing
+  std::string status;  // True, False
+  std::string reason;
+  std::string message;
+};
+
+struct ClusterStatus {
+  int ready_members = 0;  // members alive and active
+  uint64_t epoch = 0;
+  std::string current_operation;  // "Idle" or what the operator is doing or waiting for
+  std::vector<Condition> conditions;
+};
+
+// The status to report after deciding `actions` on `observed`.
+ClusterStatus status_of(const ClusterSpec& spec, const Observed& observed,
+                        const std::vector<Action>& actions);
 
 }  // namespace chorus::op

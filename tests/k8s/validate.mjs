@@ -11,7 +11,7 @@ import path from "node:path";
 import yaml from "js-yaml";
 import Ajv from "ajv";
 import { Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
-import { StatefulSet } from "kubernetes-models/apps/v1";
+import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
@@ -21,6 +21,7 @@ const models = {
   "v1/Service": Service,
   "v1/ServiceAccount": ServiceAccount,
   "apps/v1/StatefulSet": StatefulSet,
+  "apps/v1/Deployment": Deployment,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "rbac.authorization.k8s.io/v1/Role": Role,
   "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
@@ -100,7 +101,8 @@ expect(sts?.spec.template.spec.securityContext?.runAsNonRoot === true, "pods mus
 expect(sts?.spec.volumeClaimTemplates?.[0]?.metadata.name === "data", "each pod needs a data PVC");
 expect(container?.volumeMounts?.some((m) => m.name === "data" && m.mountPath === "/data"),
        "the data PVC must be mounted at /data");
-const script = (container?.command ?? []).join(" ");
+// The flags may sit in the launcher script (command) or in the container args.
+const script = [...(container?.command ?? []), ...(container?.args ?? [])].join(" ");
 for (const flag of ["--seeds", "--bootstrap-expect", "--data /data", "--peer", "--http"]) {
   expect(script.includes(flag), `chorusd must be started with ${flag}`);
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "k8s/operator/objects.h"
 #include "k8s/operator/reconcile.h"
 
 namespace chorus::op {
@@ -26,7 +27,7 @@ Observed settled(int n, const std::string& image = "chorus:1") {
   std::vector<MemberState> members;
   for (int i = 0; i < n; ++i) {
     o.pods.push_back({i, image, true});
-    members.push_back({member_name(i), "alive", "active"});
+    members.push_back({member_id("chorus", i), "alive", "active"});
   }
   o.members = members;
   return o;
@@ -34,7 +35,7 @@ Observed settled(int n, const std::string& image = "chorus:1") {
 
 MemberState* member(Observed& o, int i) {
   for (auto& m : *o.members) {
-    if (m.id == member_name(i)) return &m;
+    if (m.id == member_id("chorus", i)) return &m;
   }
   return nullptr;
 }
@@ -44,10 +45,11 @@ Action only(const std::vector<Action>& actions) {
   return actions[0];
 }
 
-TEST_CASE(
-    "reconcile: creates what is missing, the StatefulSet at least at the replication factor") {
+TEST_CASE("reconcile: creates what is missing with the StatefulSet at the replication factor") {
+  // Fewer pods than the replication factor could not hold every replica; more join one by one.
+  const int replicas = GENERATE(1, 3, 5);
   Observed empty;
-  const auto actions = reconcile(spec_of(1), empty);
+  const auto actions = reconcile(spec_of(replicas), empty);
   REQUIRE(actions.size() == 4);
   CHECK(actions[0].kind == ActionKind::kCreateHeadlessService);
   CHECK(actions[3].kind == ActionKind::kCreateStatefulSet);

@@ -1,0 +1,114 @@
+// The operator's runtime: watches ChorusClusters, holds a Lease while it acts, and for each
+// cluster observes (API objects, pods, and the Chorus members through a ready pod's
+// /v1/cluster), asks reconcile() what to do, does it, and writes the ChorusCluster's status.
+//
+// Threads:
+//   - the watch thread lists and watches ChorusClusters (WatchState) and posts what changed to
+//     the reconcile strand; it is the only code that blocks for long (a watch stays open);
+//   - two io_context threads run two strands: the lease strand (LeaderElection, renewing every
+//     retry period) and the reconcile strand (the cluster cache and every reconcile pass). Each
+//     strand has its own KubeClient, and every blocking call has a timeout, so a slow reconcile
+//     pass never delays a renewal.
+// Nothing is acted on unless the Lease is held. Losing it (no renewal within the renew deadline,
+// or another holder) ends run() with an error: the process exits and its Deployment restarts
+// it as a candidate, as client-go's leader election does. No other state is kept across
+// restarts: every pass observes everything again, which is what makes a restart mid-operation
+// safe (reconcile.h).
+//
+// Errors: run() returns when stop() is called (OK) or leadership is lost (Unavailable).
+#pragma once
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "k8s/operator/kube_client.h"
+#include "k8s/operator/leader_election.h"
+#include "k8s/operator/objects.h"
+#include "k8s/operator/reconcile.h"
+#include "k8s/operator/watch_state.h"
+
+namespace chorus::op {
+
+struct OperatorOptions {
+  std::string namespace_;  // where the ChorusClusters (and what they own) live
+  std::string identity;    // the Lease holder name: the pod name
+  std::string lease_name = "chorus-operator";
+  LeaseTimings lease;
+  // Chorus's own state (members, transitions) is not watchable: clusters are observed again
+  // this often when idle, and every busy_resync_ms while an operation is under way.
+  uint64_t resync_ms = 10'000;
+  uint64_t busy_resync_ms = 1'000;
+  // Retries of failed passes (409 conflicts, 5xx, no answer).
+  uint64_t retry_initial_ms = 250;
+  uint64_t retry_max_ms = 10'000;
+  int chorus_http_port = kChorusHttpPort;
+  int chorus_timeout_ms = 2'000;
+  int watch_timeout_s = 300;
+  KubeClientOptions api;
+};
+
+class Operator {
+ public:
+  Operator(KubeConfig config, OperatorOptions options, const Clock* clock);
+  ~Operator();
+  Operator(const Operator&) = delete;
+  Operator& operator=(const Operator&) = delete;
+
+  // Runs until stop() or until leadership is lost. Call once.
+  [[nodiscard]] Status run();
+  // Thread-safe; makes run() return after releasing the Lease.
+  void stop();
+
+ private:
+  struct Tracked {
+    nlohmann::json object;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+    std::unique_ptr<Backoff> backoff;
+  };
+
+  // Lease strand.
+  void lease_tick();
+  Status lease_write(LeaseStep step, const ApiResponse& read);
+  void release_lease();
+
+  // Watch thread.
+  void watch_loop();
+
+  // Reconcile strand.
+  void upsert(nlohmann::json object);
+  void remove_cluster(const std::string& name);
+  void replace_all(std::vector<nlohmann::json> objects);
+  void schedule(const std::string& name, uint64_t delay_ms);
+  void pass(const std::string& name);
+  // Observes one cluster; a non-OK Status means the API did not answer well enough to decide.
+  Status observe(const ChorusCluster& c, Observed* o, nlohmann::json* sts,
+                 std::vector<std::string>* pod_urls);
+  Status act(const ChorusCluster& c, const Action& a, nlohmann::json sts,
+             const std::vector<std::string>& pod_urls);
+  Status write_status(const ChorusCluster& c, const ClusterStatus& s);
+
+  const OperatorOptions options_;
+  const Clock* clock_;
+  boost::asio::io_context io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> lease_strand_;
+  boost::asio::strand<boost::asio::io_context::executor_type> reconcile_strand_;
+  boost::asio::steady_timer lease_timer_;
+  KubeClient lease_api_;
+  KubeClient reconcile_api_;
+  KubeConfig config_;
+  LeaderElection election_;
+  std::atomic<bool> leading_{false};
+  std::atomic<bool> stopping_{false};
+  Status exit_status_;                       // written on the lease strand before io_ stops
+  std::map<std::string, Tracked> clusters_;  // reconcile strand
+  uint64_t seed_ = 0;
+};
+
+}  // namespace chorus::op

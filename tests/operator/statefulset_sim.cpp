@@ -1,0 +1,299 @@
+#include "tests/operator/statefulset_sim.h"
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+namespace chorus::testkit {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kRestartBackoffMaxMs = 10'000;
+constexpr int kHttpPort = 8080;
+constexpr int kPeerPort = 7000;
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+const json* chorus_container(const json& pod_spec) {
+  const auto containers = pod_spec.find("containers");
+  if (containers == pod_spec.end() || !containers->is_array()) return nullptr;
+  for (const json& c : *containers) {
+    if (c.value("name", "") == "chorusd") return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+StatefulSetSim::StatefulSetSim(FakeApiServer* api, StatefulSetSimOptions options)
+    : api_(api), options_(std::move(options)) {}
+
+StatefulSetSim::~StatefulSetSim() {
+  stop();
+}
+
+Status StatefulSetSim::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.root, ec);
+  if (ec) return Status::IOError("cannot create " + options_.root + ": " + ec.message());
+  thread_ = std::thread([this] { loop(); });
+  return Status::OK();
+}
+
+void StatefulSetSim::stop() {
+  if (stopping_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+  for (auto& [ordinal, pod] : pods_) {
+    if (pod.process && pod.process->alive()) {
+      (void)pod.process->kill(SIGTERM);
+      if (!pod.process->wait_exit(5'000)) (void)pod.process->kill(SIGKILL);
+      pod.process->wait_exit(5'000);
+    }
+  }
+  pods_.clear();
+}
+
+std::string StatefulSetSim::pod_ip(int ordinal) const {
+  return "127." + std::to_string(options_.block_x) + "." + std::to_string(options_.block_y) + "." +
+         std::to_string(ordinal + 1);
+}
+
+std::vector<std::string> StatefulSetSim::ready_urls() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [ordinal, ready] : ready_) {
+    if (ready) out.push_back("http://" + pod_ip(ordinal) + ":" + std::to_string(kHttpPort));
+  }
+  return out;
+}
+
+int StatefulSetSim::probe_failures() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return probe_failures_total_;
+}
+
+int StatefulSetSim::restarts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return restarts_;
+}
+
+std::string StatefulSetSim::pod_path(int ordinal) const {
+  return "/api/v1/namespaces/" + options_.ns + "/pods/" + options_.name + "-" +
+         std::to_string(ordinal);
+}
+
+std::string StatefulSetSim::data_dir(int ordinal) const {
+  return options_.root + "/" + options_.name + "-" + std::to_string(ordinal);
+}
+
+void StatefulSetSim::loop() {
+  while (!stopping_) {
+    step();
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.step_ms));
+  }
+}
+
+Status StatefulSetSim::start_pod(Pod& pod) {
+  const std::string ip = pod_ip(pod.ordinal);
+  std::string seeds;
+  const int seed_count = std::min(3, bootstrap_expect_);
+  for (int i = 0; i < seed_count; ++i) {
+    seeds += (i ? "," : "") + pod_ip(i) + ":" + std::to_string(kPeerPort);
+  }
+  // What the template's launcher script adds before the container's args.
+  std::vector<std::string> args = {"--id",    options_.name + "-" + std::to_string(pod.ordinal),
+                                   "--http",  ip + ":" + std::to_string(kHttpPort),
+                                   "--peer",  ip + ":" + std::to_string(kPeerPort),
+                                   "--data",  data_dir(pod.ordinal) + "/data",
+                                   "--seeds", seeds};
+  args.insert(args.end(), pod.args.begin(), pod.args.end());
+  // The pod's volume: provisioned with its claim, kept across restarts and rolling updates.
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir(pod.ordinal), ec);
+  if (ec) return Status::IOError("cannot create " + data_dir(pod.ordinal) + ": " + ec.message());
+  const std::string log = data_dir(pod.ordinal) + ".log";
+  {
+    std::ofstream out(log, std::ios::app);
+    out << "=== sim: start of " << options_.name << "-" << pod.ordinal << " image " << pod.image
+        << " ===" << std::endl;
+  }
+  auto process = Process::start(options_.chorusd, args, log);
+  if (!process.ok()) return process.status();
+  pod.process = std::move(*process);
+  return Status::OK();
+}
+
+void StatefulSetSim::write_pod(const Pod& pod) {
+  json object = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", options_.name + "-" + std::to_string(pod.ordinal)},
+        {"labels",
+         {{"app.kubernetes.io/name", "chorus"}, {"app.kubernetes.io/instance", options_.name}}},
+        {"ownerReferences", json::array({{{"apiVersion", "apps/v1"},
+                                          {"kind", "StatefulSet"},
+                                          {"name", options_.name},
+                                          {"controller", true}}})}}},
+      {"spec",
+       {{"containers",
+         json::array({{{"name", "chorusd"}, {"image", pod.image}, {"args", pod.args}}})}}},
+      {"status",
+       {{"phase", "Running"},
+        {"podIP", pod_ip(pod.ordinal)},
+        {"containerStatuses",
+         json::array(
+             {{{"name", "chorusd"}, {"ready", pod.ready}, {"restartCount", pod.restarts}}})},
+        {"conditions",
+         json::array({{{"type", "Ready"}, {"status", pod.ready ? "True" : "False"}}})}}}};
+  api_->put(pod_path(pod.ordinal), std::move(object));
+  std::lock_guard<std::mutex> lock(mu_);
+  ready_[pod.ordinal] = pod.ready;
+}
+
+bool StatefulSetSim::probe(const Pod& pod) {
+  httplib::Client client(pod_ip(pod.ordinal), kHttpPort);
+  client.set_connection_timeout(std::chrono::milliseconds(options_.probe_timeout_ms));
+  client.set_read_timeout(std::chrono::milliseconds(options_.probe_timeout_ms));
+  auto r = client.Get("/v1/ready");
+  return r && r->status == 200;
+}
+
+void StatefulSetSim::delete_pod(int ordinal, bool delete_claim) {
+  auto it = pods_.find(ordinal);
+  if (it == pods_.end()) return;
+  Pod& pod = it->second;
+  // Out of the endpoints first, then preStop, then SIGTERM and the grace period.
+  pod.ready = false;
+  write_pod(pod);
+  std::this_thread::sleep_for(std::chrono::milliseconds(options_.pre_stop_ms));
+  if (pod.process && pod.process->alive()) {
+    (void)pod.process->kill(SIGTERM);
+    if (!pod.process->wait_exit(options_.grace_ms)) {
+      (void)pod.process->kill(SIGKILL);
+      pod.process->wait_exit(options_.grace_ms);
+    }
+  }
+  api_->remove(pod_path(ordinal));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ready_.erase(ordinal);
+  }
+  pods_.erase(it);
+  if (delete_claim) {
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir(ordinal), ec);
+  }
+}
+
+void StatefulSetSim::step() {
+  const std::string sts_path =
+      "/apis/apps/v1/namespaces/" + options_.ns + "/statefulsets/" + options_.name;
+  const auto sts = api_->get(sts_path);
+  if (!sts) {
+    while (!pods_.empty()) delete_pod(pods_.rbegin()->first, false);
+    return;
+  }
+  const json spec = sts->value("spec", json::object());
+  const int replicas = spec.value("replicas", 1);
+  const int partition = spec.value("updateStrategy", json::object())
+                            .value("rollingUpdate", json::object())
+                            .value("partition", 0);
+  const json pod_template = spec.value("template", json::object()).value("spec", json::object());
+  const json* container = chorus_container(pod_template);
+  if (container == nullptr) return;
+  const std::string image = container->value("image", "");
+  const std::vector<std::string> args = container->value("args", std::vector<std::string>());
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--bootstrap-expect") bootstrap_expect_ = std::stoi(args[i + 1]);
+  }
+  // Scale down (Parallel: every surplus pod at once), highest first.
+  while (!pods_.empty() && pods_.rbegin()->first >= replicas) {
+    delete_pod(pods_.rbegin()->first, true);
+  }
+  for (int i = 0; i < replicas; ++i) {
+    if (pods_.count(i)) continue;
+    Pod& pod = pods_[i];
+    pod.ordinal = i;
+    pod.image = image;
+    pod.args = args;
+    pod.backoff_ms = options_.restart_backoff_ms;
+    if (!start_pod(pod).ok()) pod.restart_at_ms = now_ms() + pod.backoff_ms;
+    write_pod(pod);
+  }
+  // Containers that exited come back (restartPolicy Always), after a growing delay.
+  for (auto& [ordinal, pod] : pods_) {
+    const bool running = pod.process && pod.process->alive();
+    if (!running) {
+      if (pod.restart_at_ms == 0) {
+        pod.restart_at_ms = now_ms() + pod.backoff_ms;
+        pod.backoff_ms = std::min(pod.backoff_ms * 2, kRestartBackoffMaxMs);
+      } else if (now_ms() >= pod.restart_at_ms) {
+        pod.restart_at_ms = 0;
+        ++pod.restarts;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          ++restarts_;
+        }
+        (void)start_pod(pod);
+      }
+    }
+    bool ready = false;
+    if (running) {
+      if (now_ms() - pod.probed_at_ms < static_cast<uint64_t>(options_.probe_period_ms)) continue;
+      pod.probed_at_ms = now_ms();
+      if (probe(pod)) {
+        pod.probe_failures = 0;
+        ready = true;
+      } else {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++probe_failures_total_;
+        ready = pod.ready && ++pod.probe_failures < options_.probe_failure_threshold;
+      }
+    }
+    if (ready != pod.ready) {
+      pod.ready = ready;
+      if (ready) pod.backoff_ms = options_.restart_backoff_ms;
+      write_pod(pod);
+    }
+  }
+  // Rolling update: one pod at a time, highest ordinal first, only while every pod is ready.
+  bool all_ready = true;
+  int ready_count = 0, updated = 0;
+  for (const auto& [ordinal, pod] : pods_) {
+    all_ready = all_ready && pod.ready;
+    ready_count += pod.ready;
+    updated += pod.image == image;
+  }
+  if (all_ready) {
+    for (auto it = pods_.rbegin(); it != pods_.rend(); ++it) {
+      if (it->first < partition || it->second.image == image) continue;
+      const int ordinal = it->first;
+      delete_pod(ordinal, false);
+      Pod& pod = pods_[ordinal];
+      pod.ordinal = ordinal;
+      pod.image = image;
+      pod.args = args;
+      pod.backoff_ms = options_.restart_backoff_ms;
+      if (!start_pod(pod).ok()) pod.restart_at_ms = now_ms() + pod.backoff_ms;
+      write_pod(pod);
+      break;
+    }
+  }
+  const json status = {{"replicas", static_cast<int>(pods_.size())},
+                       {"readyReplicas", ready_count},
+                       {"updatedReplicas", updated},
+                       {"observedGeneration", (*sts)["metadata"].value("generation", 1)}};
+  if (sts->value("status", json()) != status) (void)api_->patch(sts_path, {{"status", status}});
+}
+
+}  // namespace chorus::testkit
