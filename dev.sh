@@ -8,6 +8,8 @@
 #   ./dev.sh bench-join  build, load a 3-node cluster, join a 4th node, report the streaming time
 #   ./dev.sh bench-aae   build, load a 3-node cluster, let one node miss 1% of it, time anti-entropy
 #   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft, SWIM and anti-entropy simulations
+#   ./dev.sh k6 [script.js] [runner flags]  build, start a 3-node cluster, run a k6 script from
+#                      tests/k6 (default smoke.js) with the bundled runner (or real k6: K6=k6)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -121,6 +123,22 @@ cmd_bench() {
   "$BUILD_DIR/bench/chorus-bench" --targets 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 \
     --connections 64 --keys 100000 --value-bytes 100 --read-ratio 0.5 --duration-s "${DURATION_S:-30}" \
     --w 2 --r 2 "$@"
+}
+
+cmd_k6() {
+  cmd_build
+  local script=${1:-smoke.js}
+  [ $# -gt 0 ] && shift
+  K6_DIR=$(mktemp -d /tmp/chorus-k6.XXXXXX)
+  trap 'cluster_stop; rm -rf "$K6_DIR"' EXIT
+  trap 'exit 130' INT TERM
+  LOG_LEVEL=warn cluster_start 3 "${ENGINE:-rocksdb}" "$K6_DIR"
+  local urls=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
+  if [ -n "${K6:-}" ]; then
+    "$K6" run -e CHORUS_URLS="$urls" "$@" "$ROOT/tests/k6/$script"
+  else
+    node "$ROOT/tests/k6/runner/k6.mjs" run -e CHORUS_URLS="$urls" "$@" "$ROOT/tests/k6/$script"
+  fi
 }
 
 cmd_sim() {
@@ -252,5 +270,6 @@ case "${1:-}" in
   bench-join) cmd_bench_join ;;
   bench-aae) cmd_bench_aae ;;
   sim) shift; cmd_sim "$@" ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  k6) shift; cmd_k6 "$@" ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac
