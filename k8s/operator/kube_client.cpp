@@ -173,13 +173,16 @@ Status KubeClient::watch(const std::string& path, int timeout_s,
       });
   if (!failure.ok()) return failure;
   if (http_status == 401) refresh_token(true);
-  if (http_status != 0 && http_status != 200) {
+  if (http_status == 410) {
     // The API answers an expired resourceVersion with HTTP 410 before the stream starts (and
     // with an ERROR event once it has): both look like an ERROR event to the caller.
-    nlohmann::json event = {{"type", "ERROR"},
-                            {"object", {{"kind", "Status"}, {"code", http_status}}}};
+    nlohmann::json event = {{"type", "ERROR"}, {"object", {{"kind", "Status"}, {"code", 410}}}};
     on_event(event);
     return Status::OK();
+  }
+  if (http_status != 0 && http_status != 200) {
+    // 401/403 (credentials, RBAC), 429, 5xx: the caller backs off before watching again.
+    return Status::Unavailable("watch " + path + ": HTTP " + std::to_string(http_status));
   }
   if (!res && res.error() != httplib::Error::Canceled) {
     return Status::Unavailable("watch " + path + ": " + describe(res.error()));

@@ -14,7 +14,14 @@ LeaderElection::LeaderElection(std::string identity, LeaseTimings timings)
 }
 
 LeaseStep LeaderElection::observe(const std::optional<LeaseRecord>& lease, uint64_t now_ms) {
-  if (!lease) return LeaseStep::kCreate;
+  if (!lease) {
+    // Deleted under us: other candidates may be creating it right now.
+    if (leading_) {
+      leading_ = false;
+      deposed_ = true;
+    }
+    return LeaseStep::kCreate;
+  }
   if (lease->holder == identity_) return LeaseStep::kRenew;
   if (leading_) {
     // Someone else wrote themselves in: we are no longer the leader, whatever our clock says.
@@ -34,9 +41,10 @@ LeaseStep LeaderElection::observe(const std::optional<LeaseRecord>& lease, uint6
 }
 
 void LeaderElection::written(bool ok, uint64_t now_ms) {
-  if (!ok) return;
+  // A deposed leader stays deposed even if a later write succeeds: someone else may have acted
+  // in between, so it must stop (lost()) rather than carry on.
+  if (!ok || deposed_) return;
   leading_ = true;
-  deposed_ = false;
   renewed_at_ms_ = now_ms;
 }
 

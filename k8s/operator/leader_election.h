@@ -44,12 +44,19 @@ class LeaderElection {
   LeaderElection(std::string identity, LeaseTimings timings);
 
   LeaseStep observe(const std::optional<LeaseRecord>& lease, uint64_t now_ms);
-  // The write asked for by the last observe() succeeded (or not) at now_ms.
+  // The write asked for by the last observe() succeeded (or not); now_ms is when the read that
+  // preceded it was sent (the lease is held from no later than that).
   void written(bool ok, uint64_t now_ms);
 
   bool leading() const { return leading_; }
-  // We were leading and must stop: no renewal within the deadline, or someone else holds it.
+  // We were leading and must stop: no renewal within the deadline, or someone else holds it (or
+  // deleted it). Final: a deposed candidate does not lead again.
   bool lost(uint64_t now_ms) const;
+  // The time until which a leader may act: its last renewal plus the renew deadline (0 when not
+  // leading). Checked before every write, so a stalled leader stops before anyone may take over.
+  uint64_t act_deadline_ms() const {
+    return leading_ ? renewed_at_ms_ + timings_.renew_deadline_ms : 0;
+  }
   const std::string& identity() const { return identity_; }
   const LeaseTimings& timings() const { return timings_; }
 

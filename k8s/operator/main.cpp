@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <thread>
 
 #include "k8s/operator/kube_config.h"
@@ -64,7 +65,9 @@ int main(int argc, char** argv) {
   char host[256] = {};
   ::gethostname(host, sizeof(host) - 1);
   op::OperatorOptions options;
-  options.identity = env_or("POD_NAME", host);
+  // Unique per process: two candidates with one identity would both think they hold the Lease.
+  options.identity = env_or("POD_NAME", std::string(host) + "-" + std::to_string(::getpid()) + "-" +
+                                            std::to_string(std::random_device()() % 100000));
   uint64_t lease_duration_s = 15, renew_deadline_s = 10, retry_period_s = 2;
   uint64_t resync_s = 10;
   std::string log_level = "info";
@@ -113,6 +116,9 @@ int main(int argc, char** argv) {
   options.namespace_ = ns.empty() ? config->namespace_ : ns;
   if (options.namespace_.empty()) options.namespace_ = "default";
 
+  // A peer that resets a kept-alive connection must fail the request, not kill the process
+  // (cpp-httplib's client does not send with MSG_NOSIGNAL).
+  ::signal(SIGPIPE, SIG_IGN);
   // Signals are taken by one thread with sigwait, so no handler runs inside library code.
   sigset_t signals;
   sigemptyset(&signals);
@@ -129,7 +135,8 @@ int main(int argc, char** argv) {
   });
   waiter.detach();
   const Status st = operator_.run();
-  spdlog::shutdown();
+  // Flushed, not shut down: the detached watch thread may still log until _Exit.
+  spdlog::default_logger()->flush();
   // Exit without unwinding the watch thread, which may sit in a long watch (operator.h).
   std::_Exit(st.ok() ? 0 : 1);
 }

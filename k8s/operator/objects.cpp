@@ -108,6 +108,7 @@ Result<ChorusCluster> parse_cluster(const json& object) {
     c.resources = spec["resources"];
   }
   c.status = object.value("status", json::object());
+  if (!c.status.is_object()) c.status = json::object();
   return c;
 }
 

@@ -70,6 +70,17 @@ Status expect(const Result<ApiResponse>& r, const std::string& what, bool exists
   return Status::Unavailable(what + ": " + r->message());
 }
 
+// A lease read and write must finish well inside the renew deadline, or a stalled leader would
+// still be renewing when it should have stopped.
+KubeClientOptions lease_client_options(const OperatorOptions& o) {
+  KubeClientOptions out = o.api;
+  const uint64_t budget_ms = (o.lease.renew_deadline_ms - o.lease.retry_period_ms) / 4;
+  const int each_ms = static_cast<int>(std::max<uint64_t>(250, budget_ms));
+  out.connect_timeout_ms = std::min(out.connect_timeout_ms, each_ms);
+  out.request_timeout_ms = std::min(out.request_timeout_ms, each_ms);
+  return out;
+}
+
 }  // namespace
 
 Operator::Operator(KubeConfig config, OperatorOptions options, const Clock* clock)
@@ -78,7 +89,7 @@ Operator::Operator(KubeConfig config, OperatorOptions options, const Clock* cloc
       lease_strand_(asio::make_strand(io_)),
       reconcile_strand_(asio::make_strand(io_)),
       lease_timer_(lease_strand_),
-      lease_api_(config, options_.api, clock),
+      lease_api_(config, lease_client_options(options_), clock),
       reconcile_api_(config, options_.api, clock),
       config_(std::move(config)),
       election_(options_.identity, options_.lease),
@@ -102,12 +113,20 @@ Status Operator::run() {
 }
 
 void Operator::stop() {
-  asio::post(lease_strand_, [this] {
-    if (stopping_.exchange(true)) return;
-    spdlog::info("operator stopping");
-    release_lease();
-    io_.stop();
+  if (stopping_.exchange(true)) return;  // no write starts from now on (may_act)
+  spdlog::info("operator stopping");
+  // Through the reconcile strand first: the Lease is handed over only after any pass under way
+  // has finished, so the next leader never overlaps with it.
+  asio::post(reconcile_strand_, [this] {
+    asio::post(lease_strand_, [this] {
+      release_lease();
+      io_.stop();
+    });
   });
+}
+
+bool Operator::may_act() const {
+  return !stopping_ && leading_ && clock_->steady_ms() < act_until_ms_.load();
 }
 
 // ---- Lease strand ----
@@ -115,8 +134,11 @@ void Operator::stop() {
 void Operator::lease_tick() {
   if (stopping_) return;
   const std::string path = leases_path(options_.namespace_) + "/" + options_.lease_name;
-  const uint64_t now_ms = clock_->steady_ms();
+  // Held from no later than when the read was sent (for the leader); but a standby measures
+  // expiry from when it saw the answer, which errs on the late side.
+  const uint64_t sent_ms = clock_->steady_ms();
   auto read = lease_api_.get(path);
+  const uint64_t now_ms = clock_->steady_ms();
   if (read.ok() && (read->http_status == 200 || read->http_status == 404)) {
     std::optional<LeaseRecord> record;
     if (read->http_status == 200) {
@@ -128,10 +150,11 @@ void Operator::lease_tick() {
       record = r;
     }
     const LeaseStep step = election_.observe(record, now_ms);
-    if (step != LeaseStep::kWait) {
+    if (step != LeaseStep::kWait && !election_.lost(now_ms)) {
       const Status st = lease_write(step, *read);
       if (!st.ok()) spdlog::warn("lease {}: {}", options_.lease_name, st.to_string());
-      election_.written(st.ok(), now_ms);
+      election_.written(st.ok(), sent_ms);
+      act_until_ms_ = election_.act_deadline_ms();
     }
   } else {
     spdlog::warn("lease {}: cannot read it: {}", options_.lease_name,
@@ -141,6 +164,7 @@ void Operator::lease_tick() {
     spdlog::error("lost the leader lease {}; exiting so a fresh candidate takes over",
                   options_.lease_name);
     leading_ = false;
+    act_until_ms_ = 0;
     exit_status_ = Status::Unavailable("leader lease lost");
     stopping_ = true;
     io_.stop();
@@ -219,6 +243,11 @@ void Operator::watch_loop() {
         continue;
       }
       std::vector<json> items = state.listed(list->body);
+      if (state.resource_version().empty()) {
+        spdlog::warn("the ChorusCluster list has no resourceVersion; listing again");
+        pause(backoff.next_ms());
+        continue;
+      }
       spdlog::info("listed {} ChorusCluster(s) at resourceVersion {}", items.size(),
                    state.resource_version());
       asio::post(reconcile_strand_,
@@ -227,10 +256,18 @@ void Operator::watch_loop() {
       continue;
     }
     bool relist = false;
+    bool rewatch = false;
     spdlog::debug("watching ChorusClusters from resourceVersion {}", state.resource_version());
     const Status st = api.watch(
         collection + "?" + state.watch_query(options_.watch_timeout_s), options_.watch_timeout_s,
         [&](const json& raw) {
+          if (!raw.contains("object") || !raw["object"].is_object() ||
+              !raw["object"].contains("metadata") || !raw["object"]["metadata"].is_object()) {
+            if (raw.value("type", "") != "ERROR") {
+              rewatch = true;
+              return false;
+            }
+          }
           WatchEvent e = state.on_event(raw);
           switch (e.kind) {
             case WatchEventKind::kUpsert:
@@ -249,6 +286,7 @@ void Operator::watch_loop() {
               return false;
             case WatchEventKind::kRewatch:
               spdlog::warn("watch error event: {}", raw.dump());
+              rewatch = true;
               return false;
           }
           return !stopping_.load();
@@ -258,8 +296,8 @@ void Operator::watch_loop() {
       spdlog::info("watch resourceVersion expired (410 Gone); listing again");
       continue;
     }
-    if (!st.ok()) {
-      spdlog::warn("watching ChorusClusters failed: {}", st.to_string());
+    if (!st.ok() || rewatch) {
+      if (!st.ok()) spdlog::warn("watching ChorusClusters failed: {}", st.to_string());
       pause(backoff.next_ms());
     } else {
       backoff.reset();
@@ -270,6 +308,8 @@ void Operator::watch_loop() {
 // ---- Reconcile strand ----
 
 void Operator::upsert(json object) {
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object())
+    return;
   const std::string name = object["metadata"].value("name", "");
   if (name.empty()) return;
   Tracked& t = clusters_[name];
@@ -297,13 +337,18 @@ void Operator::remove_cluster(const std::string& name) {
 
 void Operator::replace_all(std::vector<json> objects) {
   std::map<std::string, bool> present;
-  for (const json& o : objects) present[o["metadata"].value("name", "")] = true;
+  for (const json& o : objects) {
+    if (o.is_object() && o.contains("metadata") && o["metadata"].is_object()) {
+      present[o["metadata"].value("name", "")] = true;
+    }
+  }
   std::vector<std::string> gone;
   for (const auto& [name, tracked] : clusters_) {
     if (!present.count(name)) gone.push_back(name);
   }
   for (const std::string& name : gone) remove_cluster(name);
   for (json& o : objects) {
+    if (!o.is_object() || !o.contains("metadata") || !o["metadata"].is_object()) continue;
     const std::string name = o["metadata"].value("name", "");
     upsert(std::move(o));
     schedule(name, 0);  // a relist may hide changes the watch missed
@@ -320,7 +365,19 @@ void Operator::schedule(const std::string& name, uint64_t delay_ms) {
 }
 
 void Operator::pass(const std::string& name) {
-  if (!leading_ || stopping_) return;  // becoming leader schedules every cluster
+  if (!may_act()) return;  // becoming leader schedules every cluster
+  try {
+    pass_checked(name);
+  } catch (const std::exception& e) {
+    // An object of an unexpected shape (the API or a Chorus node answering something odd)
+    // fails this pass, not the operator.
+    spdlog::error("{}: reconcile failed: {}", name, e.what());
+    auto it = clusters_.find(name);
+    if (it != clusters_.end()) schedule(name, it->second.backoff->next_ms());
+  }
+}
+
+void Operator::pass_checked(const std::string& name) {
   auto it = clusters_.find(name);
   if (it == clusters_.end()) return;
   Tracked& t = it->second;
@@ -348,11 +405,13 @@ void Operator::pass(const std::string& name) {
         spdlog::debug("{}: waiting: {}", name, a.reason);
         continue;
       }
+      if (!may_act()) return;  // the Lease may have gone while we observed
       spdlog::info("{}: {}", name, a.reason.empty() ? "creating owned objects" : a.reason);
       st = act(c, a, sts, pod_urls);
       if (!st.ok()) break;
     }
   }
+  if (!may_act()) return;
   if (st.ok()) st = write_status(c, status_of(spec, o, actions));
   if (!st.ok()) {
     const uint64_t delay_ms = t.backoff->next_ms();
@@ -421,7 +480,7 @@ Status Operator::observe(const ChorusCluster& c, Observed* o, json* sts,
     auto r = chorus.Get("/v1/cluster");
     if (!r || r->status != 200) continue;
     json view = json::parse(r->body, nullptr, false);
-    if (view.is_discarded() || !view.value("formed", false)) continue;
+    if (view.is_discarded() || !view.is_object() || !view.value("formed", false)) continue;
     std::vector<MemberState> members;
     for (const json& m : view.value("members", json::array())) {
       members.push_back({m.value("id", ""), m.value("gossip", ""), m.value("status", "")});
@@ -492,7 +551,10 @@ Status Operator::act(const ChorusCluster& c, const Action& a, json sts,
 }
 
 Status Operator::write_status(const ChorusCluster& c, const ClusterStatus& s) {
-  const json previous = c.status.value("conditions", json::array());
+  const json previous =
+      c.status.is_object() && c.status.contains("conditions") && c.status["conditions"].is_array()
+          ? c.status["conditions"]
+          : json::array();
   json conditions = json::array();
   for (const Condition& cond : s.conditions) {
     std::string since = rfc3339(clock_->wall_ms());
@@ -513,7 +575,9 @@ Status Operator::write_status(const ChorusCluster& c, const ClusterStatus& s) {
                  {"observedGeneration", c.generation},
                  {"conditions", conditions}};
   if (status == c.status) return Status::OK();
-  if (status.value("currentOperation", "") != c.status.value("currentOperation", "")) {
+  const std::string previous_operation =
+      c.status.is_object() ? c.status.value("currentOperation", "") : "";
+  if (s.current_operation != previous_operation) {
     spdlog::info("{}: {} (ready members {}, epoch {})", c.name, s.current_operation,
                  s.ready_members, s.epoch);
   }

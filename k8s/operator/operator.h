@@ -9,9 +9,11 @@
 //     retry period) and the reconcile strand (the cluster cache and every reconcile pass). Each
 //     strand has its own KubeClient, and every blocking call has a timeout, so a slow reconcile
 //     pass never delays a renewal.
-// Nothing is acted on unless the Lease is held. Losing it (no renewal within the renew deadline,
-// or another holder) ends run() with an error: the process exits and its Deployment restarts
-// it as a candidate, as client-go's leader election does. No other state is kept across
+// Nothing is written unless the Lease is held: every write is preceded by a check that the last
+// renewal is younger than the renew deadline, and lease requests are bounded in time, so a
+// stalled leader stops writing before a standby may take over. Losing it (no renewal within the
+// renew deadline, or another holder) ends run() with an error: the process exits and its Deployment
+// restarts it as a candidate, as client-go's leader election does. No other state is kept across
 // restarts: every pass observes everything again, which is what makes a restart mid-operation
 // safe (reconcile.h).
 //
@@ -63,7 +65,8 @@ class Operator {
 
   // Runs until stop() or until leadership is lost. Call once.
   [[nodiscard]] Status run();
-  // Thread-safe; makes run() return after releasing the Lease.
+  // Thread-safe; stops writing at once, then (after any pass under way) releases the Lease and
+  // makes run() return.
   void stop();
 
  private:
@@ -82,11 +85,14 @@ class Operator {
   void watch_loop();
 
   // Reconcile strand.
+  // True while the Lease is held and not stopping: checked before every write.
+  bool may_act() const;
   void upsert(nlohmann::json object);
   void remove_cluster(const std::string& name);
   void replace_all(std::vector<nlohmann::json> objects);
   void schedule(const std::string& name, uint64_t delay_ms);
   void pass(const std::string& name);
+  void pass_checked(const std::string& name);
   // Observes one cluster; a non-OK Status means the API did not answer well enough to decide.
   Status observe(const ChorusCluster& c, Observed* o, nlohmann::json* sts,
                  std::vector<std::string>* pod_urls);
@@ -105,6 +111,8 @@ class Operator {
   KubeConfig config_;
   LeaderElection election_;
   std::atomic<bool> leading_{false};
+  // Steady time until which the reconcile strand may write (LeaderElection::act_deadline_ms).
+  std::atomic<uint64_t> act_until_ms_{0};
   std::atomic<bool> stopping_{false};
   Status exit_status_;                       // written on the lease strand before io_ stops
   std::map<std::string, Tracked> clusters_;  // reconcile strand

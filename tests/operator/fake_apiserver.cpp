@@ -282,7 +282,8 @@ void FakeApiServer::handle(const httplib::Request& req, httplib::Response& res) 
   std::unique_lock<std::mutex> lock(mu_);
   auto it = p->name.empty() ? objects_.end() : objects_.find(item);
   const bool exists = it != objects_.end();
-  auto answer = [&](int code, const json& out) {
+  // By value: the copy is made while mu_ is held (another thread may replace the object).
+  auto answer = [&](int code, json out) {
     lock.unlock();
     reply(code, out);
   };

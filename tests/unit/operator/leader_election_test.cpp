@@ -76,3 +76,24 @@ TEST_CASE("backoff: doubles up to the maximum with jitter in the upper half and 
 
 }  // namespace
 }  // namespace chorus::op
+
+namespace chorus::op {
+namespace {
+
+TEST_CASE("leader election: a deleted Lease or a take-over while stalled deposes for good") {
+  LeaderElection e("a", {});
+  e.observe(std::nullopt, 0);
+  e.written(true, 0);
+  CHECK(e.act_deadline_ms() == 10'000);
+  // Deleted under us: others may be creating it now.
+  CHECK(e.observe(std::nullopt, 1'000) == LeaseStep::kCreate);
+  CHECK(e.lost(1'000));
+  // Even if our create then succeeds, we do not lead again: someone may have acted meanwhile.
+  e.written(true, 1'000);
+  CHECK_FALSE(e.leading());
+  CHECK(e.act_deadline_ms() == 0);
+  CHECK(e.lost(1'000));
+}
+
+}  // namespace
+}  // namespace chorus::op
