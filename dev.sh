@@ -18,7 +18,7 @@ JOBS=${JOBS:-$(nproc)}
 
 PACKAGES=(build-essential cmake ninja-build pkg-config libboost-dev librocksdb-dev libleveldb-dev
   nlohmann-json3-dev libcpp-httplib-dev catch2 libxxhash-dev libspdlog-dev libcli11-dev
-  libsnappy-dev libssl-dev zlib1g-dev libbrotli-dev libyaml-cpp-dev curl clang-format)
+  libsnappy-dev libssl-dev zlib1g-dev libbrotli-dev libyaml-cpp-dev openssl curl clang-format)
 # libsnappy-dev: leveldb's CMake target links -lsnappy but libleveldb-dev does not depend on it.
 
 log() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
