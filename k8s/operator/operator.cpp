@@ -13,25 +13,20 @@ using nlohmann::json;
 
 namespace {
 
-// Kubernetes MicroTime: RFC 3339 in UTC with microseconds.
-std::string micro_time(uint64_t wall_ms) {
+// RFC 3339 in UTC: Kubernetes Time (whole seconds, conditions) or MicroTime (Lease times).
+std::string utc_time(uint64_t wall_ms, bool micros) {
   const std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
   char out[80];
-  std::snprintf(out, sizeof(out), "%s.%06uZ", buf, static_cast<unsigned>(wall_ms % 1000) * 1000u);
+  if (micros) {
+    std::snprintf(out, sizeof(out), "%s.%06uZ", buf, static_cast<unsigned>(wall_ms % 1000) * 1000u);
+  } else {
+    std::snprintf(out, sizeof(out), "%sZ", buf);
+  }
   return out;
-}
-
-std::string rfc3339(uint64_t wall_ms) {
-  const std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Ordinal of pod "NAME-N" of cluster NAME, or -1.
@@ -68,6 +63,14 @@ Status expect(const Result<ApiResponse>& r, const std::string& what, bool exists
   if (r->ok() || (exists_ok && r->http_status == 409)) return Status::OK();
   if (r->http_status == 409) return Status::Busy(what + ": conflict, " + r->message());
   return Status::Unavailable(what + ": " + r->message());
+}
+
+// A client for one Chorus pod's HTTP API, with the operator's short timeouts.
+httplib::Client chorus_client(const std::string& url, int timeout_ms) {
+  httplib::Client client(url);
+  client.set_connection_timeout(std::chrono::milliseconds(timeout_ms));
+  client.set_read_timeout(std::chrono::milliseconds(timeout_ms));
+  return client;
 }
 
 // A lease read and write must finish well inside the renew deadline, or a stalled leader would
@@ -183,7 +186,7 @@ void Operator::lease_tick() {
 }
 
 Status Operator::lease_write(LeaseStep step, const ApiResponse& read) {
-  const std::string now = micro_time(clock_->wall_ms());
+  const std::string now = utc_time(clock_->wall_ms(), true);
   json lease = read.http_status == 200 ? read.body : json::object();
   lease["apiVersion"] = "coordination.k8s.io/v1";
   lease["kind"] = "Lease";
@@ -474,9 +477,7 @@ Status Operator::observe(const ChorusCluster& c, Observed* o, json* sts,
   for (const auto& [ordinal, url] : urls) pod_urls->push_back(url);
   // Chorus's own view, from the first ready pod that answers.
   for (const std::string& url : *pod_urls) {
-    httplib::Client chorus(url);
-    chorus.set_connection_timeout(std::chrono::milliseconds(options_.chorus_timeout_ms));
-    chorus.set_read_timeout(std::chrono::milliseconds(options_.chorus_timeout_ms));
+    httplib::Client chorus = chorus_client(url, options_.chorus_timeout_ms);
     auto r = chorus.Get("/v1/cluster");
     if (!r || r->status != 200) continue;
     json view = json::parse(r->body, nullptr, false);
@@ -532,9 +533,7 @@ Status Operator::act(const ChorusCluster& c, const Action& a, json sts,
     }
     case ActionKind::kDecommission: {
       if (pod_urls.empty()) return Status::Unavailable("no ready pod to ask for decommission");
-      httplib::Client chorus(pod_urls.front());
-      chorus.set_connection_timeout(std::chrono::milliseconds(options_.chorus_timeout_ms));
-      chorus.set_read_timeout(std::chrono::milliseconds(options_.chorus_timeout_ms));
+      httplib::Client chorus = chorus_client(pod_urls.front(), options_.chorus_timeout_ms);
       auto r = chorus.Post("/v1/cluster/nodes/" + a.node + "/decommission", "", "application/json");
       if (!r)
         return Status::Unavailable("decommission " + a.node + ": " + httplib::to_string(r.error()));
@@ -557,7 +556,7 @@ Status Operator::write_status(const ChorusCluster& c, const ClusterStatus& s) {
           : json::array();
   json conditions = json::array();
   for (const Condition& cond : s.conditions) {
-    std::string since = rfc3339(clock_->wall_ms());
+    std::string since = utc_time(clock_->wall_ms(), false);
     for (const json& p : previous) {
       if (p.value("type", "") == cond.type && p.value("status", "") == cond.status) {
         since = p.value("lastTransitionTime", since);

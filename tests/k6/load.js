@@ -13,11 +13,11 @@ import {
   envNumber,
   envString,
   kJsonParams,
+  kSummaryTrendStats,
   kvUrl,
   makeValue,
-  newRunId,
-  targets,
-  waitReady,
+  serviceThresholds,
+  startRun,
 } from './lib/chorus.js';
 
 const kVus = envInt('VUS', 20);
@@ -33,21 +33,15 @@ export const options = {
     { duration: envString('HOLD', '1m'), target: kVus },
     { duration: envString('RAMP_DOWN', kRamp), target: 0 },
   ],
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
-  thresholds: {
-    http_req_failed: ['rate<0.01'],
-    http_req_duration: [`p(99)<${envInt('P99_MS', 500)}`],
-    checks: ['rate>0.99'],
-  },
+  summaryTrendStats: kSummaryTrendStats,
+  thresholds: serviceThresholds(),
 };
 
 // Keys this VU wrote successfully: reading one of them back as 404 is an error, not a miss.
 const written = new Set();
 
 export function setup() {
-  const urls = targets();
-  waitReady(urls);
-  return { urls, run: newRunId() };
+  return startRun();
 }
 
 export default function (data) {

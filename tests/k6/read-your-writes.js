@@ -17,10 +17,10 @@ import {
   envNumber,
   envString,
   kJsonParams,
+  kSummaryTrendStats,
   kvUrl,
-  newRunId,
+  startRun,
   targets,
-  waitReady,
 } from './lib/chorus.js';
 
 const violations = new Counter('ryw_violations');
@@ -36,7 +36,7 @@ let violationLogs = 0;
 export const options = {
   vus: envInt('VUS', 5),
   duration: envString('DURATION', '1m'),
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+  summaryTrendStats: kSummaryTrendStats,
   thresholds: {
     ryw_violations: ['count==0'],
     ryw_violation_rate: ['rate==0'],
@@ -51,8 +51,7 @@ export function setup() {
   if (urls.length < 2) {
     console.warn('CHORUS_URLS has one node: reads cannot go through another node');
   }
-  waitReady(urls);
-  return { urls, run: newRunId() };
+  return startRun();
 }
 
 export default function (data) {

@@ -9,12 +9,12 @@ import http from 'k6/http';
 import { check, group } from 'k6';
 import encoding from 'k6/encoding';
 
-import { kJsonParams, kvUrl, newRunId, targets, waitReady } from './lib/chorus.js';
+import { kJsonParams, kSummaryTrendStats, kvUrl, startRun } from './lib/chorus.js';
 
 export const options = {
   vus: 1,
   iterations: 1,
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+  summaryTrendStats: kSummaryTrendStats,
   thresholds: {
     checks: ['rate==1'],
     http_req_failed: ['rate==0'],
@@ -25,9 +25,7 @@ export const options = {
 const kKeyBytesMax = 1024;
 
 export function setup() {
-  const urls = targets();
-  waitReady(urls);
-  return { urls, run: newRunId() };
+  return startRun();
 }
 
 function expect(status, extra) {

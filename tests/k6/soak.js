@@ -16,11 +16,11 @@ import {
   envNumber,
   envString,
   kJsonParams,
+  kSummaryTrendStats,
   kvUrl,
   makeValue,
-  newRunId,
-  targets,
-  waitReady,
+  serviceThresholds,
+  startRun,
 } from './lib/chorus.js';
 
 const kKeysPerVu = Math.max(1, envInt('KEYS_PER_VU', 100));
@@ -33,19 +33,12 @@ const staleReads = new Counter('soak_stale_reads');
 export const options = {
   vus: envInt('VUS', 10),
   duration: envString('DURATION', '30m'),
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
-  thresholds: {
-    http_req_failed: ['rate<0.01'],
-    http_req_duration: [`p(99)<${envInt('P99_MS', 500)}`],
-    checks: ['rate>0.99'],
-    soak_stale_reads: ['count==0'],
-  },
+  summaryTrendStats: kSummaryTrendStats,
+  thresholds: { ...serviceThresholds(), soak_stale_reads: ['count==0'] },
 };
 
 export function setup() {
-  const urls = targets();
-  waitReady(urls);
-  return { urls, run: newRunId() };
+  return startRun();
 }
 
 export default function (data) {

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -398,8 +399,14 @@ void FakeApiServer::watch(const std::string& collection, const std::string& sele
           }
           end = stopping_ || watch_generation_ != generation ||
                 std::chrono::steady_clock::now() >= cursor->deadline;
-          for (const Event& e : history_) {
-            if (e.rv <= cursor->rv || e.collection != collection) continue;
+          // History is in version order: start after the cursor instead of rescanning it all
+          // on every poll.
+          const auto first =
+              std::upper_bound(history_.begin(), history_.end(), cursor->rv,
+                               [](uint64_t rv, const Event& e) { return rv < e.rv; });
+          for (auto e_it = first; e_it != history_.end(); ++e_it) {
+            const Event& e = *e_it;
+            if (e.collection != collection) continue;
             if (matches(e.object, selector))
               out.push_back({{"type", e.type}, {"object", e.object}});
           }

@@ -132,6 +132,18 @@ Status StatefulSetSim::start_pod(Pod& pod) {
   return Status::OK();
 }
 
+void StatefulSetSim::create_pod(int ordinal, const std::string& image,
+                                const std::vector<std::string>& args) {
+  Pod& pod = pods_[ordinal];
+  pod.ordinal = ordinal;
+  pod.image = image;
+  pod.args = args;
+  pod.backoff_ms = options_.restart_backoff_ms;
+  // A container that cannot start is retried like one that exited.
+  if (!start_pod(pod).ok()) pod.restart_at_ms = now_ms() + pod.backoff_ms;
+  write_pod(pod);
+}
+
 void StatefulSetSim::write_pod(const Pod& pod) {
   json object = {
       {"apiVersion", "v1"},
@@ -221,14 +233,7 @@ void StatefulSetSim::step() {
     delete_pod(pods_.rbegin()->first, true);
   }
   for (int i = 0; i < replicas; ++i) {
-    if (pods_.count(i)) continue;
-    Pod& pod = pods_[i];
-    pod.ordinal = i;
-    pod.image = image;
-    pod.args = args;
-    pod.backoff_ms = options_.restart_backoff_ms;
-    if (!start_pod(pod).ok()) pod.restart_at_ms = now_ms() + pod.backoff_ms;
-    write_pod(pod);
+    if (!pods_.count(i)) create_pod(i, image, args);
   }
   // Containers that exited come back (restartPolicy Always), after a growing delay.
   for (auto& [ordinal, pod] : pods_) {
@@ -279,13 +284,7 @@ void StatefulSetSim::step() {
       if (it->first < partition || it->second.image == image) continue;
       const int ordinal = it->first;
       delete_pod(ordinal, false);
-      Pod& pod = pods_[ordinal];
-      pod.ordinal = ordinal;
-      pod.image = image;
-      pod.args = args;
-      pod.backoff_ms = options_.restart_backoff_ms;
-      if (!start_pod(pod).ok()) pod.restart_at_ms = now_ms() + pod.backoff_ms;
-      write_pod(pod);
+      create_pod(ordinal, image, args);
       break;
     }
   }

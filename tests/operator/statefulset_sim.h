@@ -85,6 +85,8 @@ class StatefulSetSim {
   void loop();
   void step();
   Status start_pod(Pod& pod);
+  // A new pod (or an updated one's replacement) of the template's image and args, started.
+  void create_pod(int ordinal, const std::string& image, const std::vector<std::string>& args);
   void delete_pod(int ordinal, bool delete_claim);
   void write_pod(const Pod& pod);
   bool probe(const Pod& pod);

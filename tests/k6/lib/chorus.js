@@ -78,3 +78,21 @@ export function waitReady(urls, timeoutS = envNumber('READY_TIMEOUT_S', 30)) {
     }
   }
 }
+
+// What every script's setup() returns: the targets, once all are ready, and this run's key prefix.
+export function startRun() {
+  const urls = targets();
+  waitReady(urls);
+  return { urls, run: newRunId() };
+}
+
+// The service-level thresholds load.js and soak.js share: under 1 % failed requests, p(99) under
+// P99_MS, over 99 % of checks passing.
+export const kSummaryTrendStats = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'];
+export function serviceThresholds() {
+  return {
+    http_req_failed: ['rate<0.01'],
+    http_req_duration: [`p(99)<${envInt('P99_MS', 500)}`],
+    checks: ['rate>0.99'],
+  };
+}
