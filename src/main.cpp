@@ -113,6 +113,11 @@ int main(int argc, char** argv) {
   app.add_option("--aae-leaves", o.aae_leaves, "Merkle leaves per (partition, epoch) tree");
   app.add_option("--tombstone-grace-s", o.tombstone_grace_s,
                  "Seconds a tombstone is kept before collection (0 = forever; needs --aae)");
+  app.add_option("--acl-file", o.acl_file,
+                 "JSON file of HTTP API tokens (SHA-256) and their rules; re-read on SIGHUP");
+  app.add_option(
+      "--gossip-key", o.gossip_key,
+      "Gossip keyring: one base64 32-byte key a line, the first seals; re-read on SIGHUP");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
 
   // A first pass finds --config so its values can be put in front of the real arguments.

@@ -27,6 +27,9 @@ constexpr size_t kMaxResolvesInFlight = 16;
 // DNS names are re-resolved this often (a restarted Kubernetes pod keeps its name, not its IP).
 constexpr uint64_t kResolveTtlMs = 30'000;
 static_assert(kMaxSendsInFlight >= swim::kMaxSyncDatagrams, "a join reply fits in flight");
+// A sealed datagram still fits one Ethernet frame (1452 bytes of UDP payload over IPv6).
+static_assert(swim::kMaxDatagramBytes + security::kSealOverheadBytes <= 1452,
+              "a sealed gossip datagram must fit one Ethernet frame");
 
 struct HostPort {
   std::string host;
@@ -76,7 +79,16 @@ struct GossipMetrics {
         suspicions(r->counter("chorus_gossip_suspicions_total",
                               "Suspicions raised by this node's own failed probes")),
         refutations(r->counter("chorus_gossip_refutations_total",
-                               "Times this node refuted a suspicion of itself")) {}
+                               "Times this node refuted a suspicion of itself")),
+        unsealed(refused(r, "gossip_unsealed")),
+        unauthentic(refused(r, "gossip_unauthentic")),
+        replayed(refused(r, "gossip_replayed")) {}
+
+  static Counter* refused(MetricsRegistry* r, const char* reason) {
+    return r->counter("chorus_security_refusals_total",
+                      "Messages and requests refused by a security check, by reason",
+                      std::string("reason=\"") + reason + "\"");
+  }
 
   static Counter* dropped(MetricsRegistry* r, const char* reason) {
     return r->counter("chorus_gossip_datagrams_dropped_total", "Gossip datagrams dropped",
@@ -85,7 +97,8 @@ struct GossipMetrics {
 
   Gauge *alive, *suspect, *dead;
   Counter *sent, *received, *malformed, *misaddressed, *blocked, *unresolved, *send_failed,
-      *overflow, *probes, *probes_failed, *suspicions, *refutations;
+      *overflow, *probes, *probes_failed, *suspicions, *refutations, *unsealed, *unauthentic,
+      *replayed;
 };
 
 void add_delta(Counter* c, uint64_t now, uint64_t before) {
@@ -111,6 +124,8 @@ struct Gossip::Impl : std::enable_shared_from_this<Gossip::Impl> {
   Status open();
   void receive();
   void on_receive(const boost::system::error_code& ec, size_t bytes);
+  // The SWIM bytes of a received datagram, or nullopt (counted) when it does not open.
+  std::optional<std::string> unseal(std::string_view datagram);
   void schedule_tick();
   void flush();
   void send(swim::Datagram d);
@@ -138,7 +153,8 @@ struct Gossip::Impl : std::enable_shared_from_this<Gossip::Impl> {
   std::set<std::string> blocked_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
-  std::array<char, swim::kMaxDatagramBytes + 1> buffer_{};  // +1: oversized datagrams stay visible
+  // +1: oversized datagrams stay visible
+  std::array<char, swim::kMaxDatagramBytes + security::kSealOverheadBytes + 1> buffer_{};
   udp::endpoint sender_;
   std::map<std::string, Resolved> endpoints_;
   std::set<std::string> resolving_;
@@ -251,12 +267,33 @@ void Gossip::Impl::on_receive(const boost::system::error_code& ec, size_t bytes)
     const std::string from = endpoint_string(sender_);
     if (blocked_.count(from) != 0) {
       metrics_.blocked->inc();
-    } else {
-      core_->step(from, std::string_view(buffer_.data(), bytes), clock_->steady_ms());
+    } else if (std::optional<std::string> payload =
+                   unseal(std::string_view(buffer_.data(), bytes))) {
+      core_->step(from, *payload, clock_->steady_ms());
       flush();
     }
   }
   receive();
+}
+
+std::optional<std::string> Gossip::Impl::unseal(std::string_view datagram) {
+  if (!options_.sealer) return std::string(datagram);
+  security::GossipSealer::Opened opened = options_.sealer->open(datagram);
+  switch (opened.outcome) {
+    case security::GossipSealer::Outcome::kOpened:
+      return std::move(opened.payload);
+    case security::GossipSealer::Outcome::kMalformed:
+      metrics_.unsealed->inc();
+      break;
+    case security::GossipSealer::Outcome::kUnauthentic:
+      metrics_.unauthentic->inc();
+      break;
+    case security::GossipSealer::Outcome::kReplayed:
+      metrics_.replayed->inc();
+      break;
+  }
+  spdlog::debug("gossip: dropped a datagram from {} that did not open", endpoint_string(sender_));
+  return std::nullopt;
 }
 
 void Gossip::Impl::schedule_tick() {
@@ -302,7 +339,8 @@ void Gossip::Impl::send(swim::Datagram d) {
   if (!to) return metrics_.unresolved->inc();
   if (sends_in_flight_ >= kMaxSendsInFlight) return metrics_.overflow->inc();
   ++sends_in_flight_;
-  auto bytes = std::make_shared<std::string>(std::move(d.bytes));
+  auto bytes = std::make_shared<std::string>(options_.sealer ? options_.sealer->seal(d.bytes)
+                                                             : std::move(d.bytes));
   socket_.async_send_to(
       asio::buffer(*bytes), *to,
       [self = shared_from_this(), bytes](const boost::system::error_code& ec, size_t) {

@@ -21,6 +21,12 @@
 // compared with the literal "ip:port" of received datagrams and the address strings the core sends
 // to (use numeric addresses). It does nothing unless called.
 //
+// Sealing (DESIGN.md §10): with options.sealer set, every datagram sent is sealed and every one
+// received must open (security/gossip_seal.h); one that does not is dropped before the core sees
+// it and counted in chorus_security_refusals_total{reason="gossip_unsealed"|"gossip_unauthentic"|
+// "gossip_replayed"}. Without a sealer datagrams are plain, and a sealed one is malformed to the
+// core.
+//
 // Errors: start() returns InvalidArgument for a bad address or Config, IOError when the socket
 // cannot be opened or bound (port in use); no exception escapes. Runtime socket errors are counted
 // in metrics and logged, never thrown.
@@ -42,6 +48,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "membership/swim/swim.h"
+#include "security/gossip_seal.h"
 
 namespace chorus {
 
@@ -54,6 +61,8 @@ struct GossipOptions {
   // A quarter of the probe interval: probe deadlines (100 ms) are met within 50 ms, at ~20 cheap
   // wake-ups per second.
   uint64_t tick_interval_ms = 50;
+  // Seals and opens every datagram when set (--gossip-key); used on the gossip strand only.
+  std::shared_ptr<security::GossipSealer> sealer;
 };
 
 class Gossip {

@@ -486,6 +486,7 @@ void HttpSession::dispatch_request() {
   request.path = request.target.substr(0, question);
   if (question != std::string::npos) request.query = request.target.substr(question + 1);
   request.content_type = std::string(message[http::field::content_type]);
+  request.authorization = std::string(message[http::field::authorization]);
   request.body = std::move(message.body());
   keep_alive_ = message.keep_alive();
   version_ = message.version();

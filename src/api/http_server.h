@@ -39,11 +39,12 @@
 namespace chorus {
 
 struct HttpRequest {
-  std::string method;        // "GET", "PUT", ... as sent
-  std::string target;        // the request target as sent: path and query
-  std::string path;          // target up to '?', raw (not percent-decoded)
-  std::string query;         // after '?', raw; empty if none
-  std::string content_type;  // the Content-Type header, empty if absent
+  std::string method;         // "GET", "PUT", ... as sent
+  std::string target;         // the request target as sent: path and query
+  std::string path;           // target up to '?', raw (not percent-decoded)
+  std::string query;          // after '?', raw; empty if none
+  std::string content_type;   // the Content-Type header, empty if absent
+  std::string authorization;  // the Authorization header, empty if absent; never logged
   std::string body;
 };
 

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "api/request_parsing.h"
@@ -253,6 +254,10 @@ KvApi::KvApi(KvService* service, KvApiOptions options, MetricsRegistry* metrics,
       owned_clock_(clock == nullptr ? std::make_unique<SystemClock>() : nullptr),
       clock_(clock == nullptr ? owned_clock_.get() : clock) {
   if (metrics_ == nullptr) return;
+  const std::string refusals = "chorus_security_refusals_total";
+  const std::string refusals_help = "Messages and requests refused by a security check, by reason";
+  unauthenticated_ = metrics_->counter(refusals, refusals_help, R"(reason="http_unauthenticated")");
+  forbidden_ = metrics_->counter(refusals, refusals_help, R"(reason="http_forbidden")");
   for (size_t op = 0; op < kOpCount; ++op) {
     auto op_metrics = std::make_unique<OpMetrics>();
     const std::string op_label = std::string("op=\"") + kOpNames[op] + "\"";
@@ -297,6 +302,33 @@ void KvApi::route(HttpRequest request, Respond respond) {
                                            request.method + " is not allowed here; use " + allow);
     response.headers.emplace_back("Allow", allow);
     return respond(std::move(response));
+  }
+  if (options_.acl != nullptr && found->id != RouteId::kHealth && found->id != RouteId::kReady) {
+    security::Permission need = security::Permission::kAdmin;
+    std::string key;
+    switch (found->id) {
+      case RouteId::kKvGet:
+      case RouteId::kKvPut:
+      case RouteId::kKvDelete:
+        need = found->id == RouteId::kKvGet ? security::Permission::kRead
+                                            : security::Permission::kWrite;
+        // A key that does not decode is refused by its handler (400) once the token is known.
+        if (parse_key(tail, &key).has_value()) key.clear();
+        break;
+      case RouteId::kKvList:
+        need = security::Permission::kRead;
+        {
+          const auto query = parse_query(request.query);
+          key = std::string(query_param(query, "prefix").value_or(""));
+        }
+        break;
+      case RouteId::kMetrics:
+        need = security::Permission::kMetrics;
+        break;
+      default:
+        break;
+    }
+    if (auto refusal = refuse_unauthorized(request, need, key)) return respond(std::move(*refusal));
   }
   switch (found->id) {
     case RouteId::kKvGet:
@@ -346,6 +378,38 @@ void KvApi::route(HttpRequest request, Respond respond) {
     case RouteId::kRepairStatus:
       return respond(json_response(200, service_->repair_status()));
   }
+}
+
+namespace {
+void bump(Counter* counter) {
+  if (counter != nullptr) counter->inc();
+}
+}  // namespace
+
+std::optional<HttpResponse> KvApi::refuse_unauthorized(const HttpRequest& request,
+                                                       security::Permission need,
+                                                       std::string_view key) {
+  const std::shared_ptr<const security::AclPolicy> policy = options_.acl->current();
+  const security::AclToken* token =
+      policy->authenticate(security::bearer_token(request.authorization));
+  if (token == nullptr) {
+    bump(unauthenticated_);
+    HttpResponse response =
+        error_response(401, "unauthenticated",
+                       request.authorization.empty()
+                           ? "this node requires a token: send Authorization: Bearer <token>"
+                           : "the token is not known to this node's ACL");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return response;
+  }
+  if (security::AclPolicy::allows(*token, need, key)) return std::nullopt;
+  bump(forbidden_);
+  const bool keyed = need == security::Permission::kRead || need == security::Permission::kWrite;
+  spdlog::debug("api: token \"{}\" refused {} {}", token->name, request.method, request.path);
+  return error_response(403, "forbidden",
+                        "token \"" + token->name + "\" lacks the " +
+                            security::permission_name(need) + " permission" +
+                            (keyed ? " on this key" : ""));
 }
 
 void KvApi::kv_get(const HttpRequest& request, std::string_view tail, Respond respond) {

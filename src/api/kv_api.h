@@ -12,6 +12,15 @@
 // {key} is everything after the route prefix, percent-decoded: "a%2Fb" and a raw "a/b" both name
 // the key "a/b" (see parse_key in request_parsing.h).
 //
+// Access control (DESIGN.md §10): with options.acl set, every route but /v1/health and /v1/ready
+// needs "Authorization: Bearer <token>" naming a token of the current policy, else 401
+// "unauthenticated" (with WWW-Authenticate: Bearer). Key routes need read (GET) or write (PUT,
+// DELETE) on a prefix of the decoded key, and listing read on the listed prefix; /metrics needs
+// `metrics`; every other route (cluster, join, decommission, remove, repair, debug) needs `admin`.
+// A token without the right gets 403 "forbidden" naming the token and the permission (never the
+// secret). Refusals are counted in chorus_security_refusals_total{reason="http_unauthenticated"|
+// "http_forbidden"}. Without an ACL every route is open (loopback development clusters).
+//
 // Metrics: chorus_http_requests_total{op,code} and chorus_http_request_seconds{op} (handle() to
 // respond()), op one of get, put, delete, other.
 //
@@ -31,12 +40,15 @@
 #include "core/clock.h"
 #include "core/limits.h"
 #include "core/metrics.h"
+#include "security/acl.h"
 
 namespace chorus {
 
 struct KvApiOptions {
   size_t value_bytes_max = kValueBytesMaxDefault;
   int replicas = 3;  // N: the upper bound for numeric ?r= / ?w=
+  // Null: no access control. Borrowed; must outlive the KvApi.
+  const security::AclFile* acl = nullptr;
 };
 
 class KvApi {
@@ -61,6 +73,10 @@ class KvApi {
   using Respond = std::function<void(HttpResponse)>;
 
   void route(HttpRequest request, Respond respond);
+  // The 401/403 for a request whose token does not grant `need` (on `key` for read/write), or
+  // nullopt when it does.
+  std::optional<HttpResponse> refuse_unauthorized(const HttpRequest& request,
+                                                  security::Permission need, std::string_view key);
   void kv_get(const HttpRequest& request, std::string_view tail, Respond respond);
   void kv_put(HttpRequest request, std::string_view tail, Respond respond);
   void kv_delete(const HttpRequest& request, std::string_view tail, Respond respond);
@@ -79,6 +95,8 @@ class KvApi {
   std::unique_ptr<Clock> owned_clock_;
   const Clock* const clock_;
   std::array<std::unique_ptr<OpMetrics>, kOpCount> op_metrics_;
+  Counter* unauthenticated_ = nullptr;
+  Counter* forbidden_ = nullptr;
 };
 
 }  // namespace chorus

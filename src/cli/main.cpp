@@ -6,19 +6,26 @@
 //   chorusctl status [--json]            chorusctl owners KEY [--json]
 //   chorusctl decommission ID [--json]   chorusctl remove ID [--json]
 //   chorusctl repair [--json]            chorusctl repair-status [--json]
+//   chorusctl acl token --name NAME [--admin] [--metrics] [--read PREFIX]... [--write PREFIX]...
+//       prints a new random token and the line to add to the node's --acl-file (needs no node)
 //
+// --token (or $CHORUS_TOKEN) is sent as "Authorization: Bearer" to nodes started with --acl-file.
 // --node defaults to $CHORUS_NODE, then http://127.0.0.1:8081. Exit codes: 0 success; 1 the node
 // answered 4xx/5xx (404 on get included); 2 no answer from the node, or bad usage.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/node_client.h"
 #include "core/limits.h"
+#include "security/acl.h"
 
 namespace {
 
@@ -29,8 +36,18 @@ constexpr const char* kNodeDefault = "http://127.0.0.1:8081";
 constexpr int kTimeoutMsDefault = 15'000;
 constexpr int kTimeoutMsMax = 600'000;
 
+struct AclTokenFlags {
+  std::string name;
+  bool admin = false;
+  bool metrics = false;
+  std::vector<std::string> read;
+  std::vector<std::string> write;
+};
+
 struct Flags {
   std::string node = kNodeDefault;
+  std::string token;
+  AclTokenFlags acl;
   int timeout_ms = kTimeoutMsDefault;
   GetOptions get;
   PutOptions put;
@@ -102,6 +119,49 @@ void add_commands(CLI::App& app, Flags* f) {
   repair_status->add_flag("--json", f->repair_json, "print the node's JSON answer");
 }
 
+void add_acl_commands(CLI::App& app, Flags* f) {
+  CLI::App* acl = app.add_subcommand("acl", "access control helpers");
+  acl->require_subcommand(1);
+  CLI::App* token = acl->add_subcommand(
+      "token", "print a new random token and its --acl-file entry (only the digest is stored)");
+  token->add_option("--name", f->acl.name, "the token's name in the ACL")->required();
+  token->add_flag("--admin", f->acl.admin, "every operation, cluster changes included");
+  token->add_flag("--metrics", f->acl.metrics, "may scrape /metrics");
+  token->add_option("--read", f->acl.read, "may read keys with this prefix (\"\" = every key)");
+  token->add_option("--write", f->acl.write, "may write keys with this prefix");
+}
+
+// A new token and its ACL entry: {"name", "secret_sha256", "admin"?, "metrics"?, "rules"?}.
+int run_acl_token(const AclTokenFlags& flags) {
+  const std::string secret = chorus::security::generate_token();
+  nlohmann::json entry{
+      {"name", flags.name},
+      {"secret_sha256", chorus::security::to_hex(chorus::security::sha256(secret))}};
+  if (flags.admin) entry["admin"] = true;
+  if (flags.metrics) entry["metrics"] = true;
+  nlohmann::json rules = nlohmann::json::array();
+  for (const std::string& prefix : flags.read) {
+    const bool writes =
+        std::find(flags.write.begin(), flags.write.end(), prefix) != flags.write.end();
+    rules.push_back({{"prefix", prefix},
+                     {"allow", writes ? nlohmann::json{"read", "write"} : nlohmann::json{"read"}}});
+  }
+  for (const std::string& prefix : flags.write) {
+    if (std::find(flags.read.begin(), flags.read.end(), prefix) == flags.read.end()) {
+      rules.push_back({{"prefix", prefix}, {"allow", {"write"}}});
+    }
+  }
+  if (!rules.empty()) entry["rules"] = rules;
+  if (!flags.admin && !flags.metrics && rules.empty()) {
+    std::fprintf(stderr, "chorusctl: give the token --admin, --metrics, --read or --write\n");
+    return kExitUnreachable;
+  }
+  std::printf("token: %s\n", secret.c_str());
+  std::printf("acl entry (add to \"tokens\" in the --acl-file, then SIGHUP the nodes):\n%s\n",
+              entry.dump().c_str());
+  return kExitOk;
+}
+
 // Checks that CLI11 cannot express; prints the problem and returns false.
 bool check_usage(const CLI::App& app, const std::string& key, Flags* f) {
   if (key.empty() || key.size() > chorus::kKeyBytesMax) {
@@ -123,12 +183,13 @@ bool check_usage(const CLI::App& app, const std::string& key, Flags* f) {
 }
 
 int dispatch(const CLI::App& app, Flags* f) {
+  if (app.got_subcommand("acl")) return run_acl_token(f->acl);
   chorus::Result<std::string> url = normalize_node_url(f->node);
   if (!url.ok()) {
     std::fprintf(stderr, "chorusctl: --node: %s\n", url.status().message().c_str());
     return kExitUnreachable;
   }
-  NodeClient client(url.value(), f->timeout_ms);
+  NodeClient client(url.value(), f->timeout_ms, f->token);
   if (app.got_subcommand("status")) return run_status(client, f->status_json);
   if (app.got_subcommand("repair")) return run_repair(client, f->repair_json);
   if (app.got_subcommand("repair-status")) return run_repair_status(client, f->repair_json);
@@ -154,12 +215,15 @@ int parse_and_run(int argc, char** argv) {
   app.add_option("--node", flags.node, "node to talk to (http://host:port)")
       ->envname("CHORUS_NODE")
       ->capture_default_str();
+  app.add_option("--token", flags.token, "bearer token for nodes with an --acl-file")
+      ->envname("CHORUS_TOKEN");
   app.add_option("--timeout-ms", flags.timeout_ms, "read/write timeout")
       ->check(CLI::Range(1, kTimeoutMsMax))
       ->capture_default_str();
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the subcommand
   add_commands(app, &flags);
+  add_acl_commands(app, &flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -38,7 +38,7 @@ Reply to_reply(const httplib::Result& result) {
 
 }  // namespace
 
-NodeClient::NodeClient(std::string base_url, int timeout_ms)
+NodeClient::NodeClient(std::string base_url, int timeout_ms, const std::string& token)
     : base_url_(std::move(base_url)), client_(std::make_unique<httplib::Client>(base_url_)) {
   const auto ms = [](int value) { return std::chrono::milliseconds(value); };
   client_->set_tcp_nodelay(true);  // Nagle would add ~40 ms to every small request
@@ -47,6 +47,7 @@ NodeClient::NodeClient(std::string base_url, int timeout_ms)
   client_->set_write_timeout(ms(timeout_ms));
   // Paths arrive fully percent-encoded (format.h); httplib must not encode them again.
   client_->set_url_encode(false);
+  if (!token.empty()) client_->set_bearer_token_auth(token.c_str());
 }
 
 NodeClient::~NodeClient() = default;

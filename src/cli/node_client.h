@@ -27,8 +27,9 @@ struct Reply {
 
 class NodeClient {
  public:
-  // `base_url` is what normalize_node_url() returns ("http://host:port").
-  NodeClient(std::string base_url, int timeout_ms);
+  // `base_url` is what normalize_node_url() returns ("http://host:port"). A non-empty `token` is
+  // sent as "Authorization: Bearer <token>" with every request.
+  NodeClient(std::string base_url, int timeout_ms, const std::string& token = {});
   ~NodeClient();
 
   Reply get(const std::string& path);

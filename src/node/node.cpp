@@ -35,6 +35,8 @@
 #include "replication/replica.h"
 #include "ring/partitioner.h"
 #include "ring/ring.h"
+#include "security/acl.h"
+#include "security/gossip_seal.h"
 
 namespace chorus {
 
@@ -91,10 +93,15 @@ struct Node::Parts {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   asio::signal_set signals{io, SIGINT, SIGTERM};
+  asio::signal_set reload_signals{io, SIGHUP};
   asio::steady_timer drain_timer{io};
   SystemClock clock;
   HlcClock hlc{&clock};
   MetricsRegistry metrics;
+  std::unique_ptr<security::AclFile> acl;                 // null without --acl-file
+  std::shared_ptr<security::GossipSealer> gossip_sealer;  // null without --gossip-key
+  Counter* reloads_ok = nullptr;
+  Counter* reloads_failed = nullptr;
   std::unique_ptr<Store> store;
   std::unique_ptr<HintStore> hints;
   std::unique_ptr<Transport> transport;
@@ -163,6 +170,7 @@ Status mark_departed(const std::string& data_dir) {
 
 Status Node::start() {
   CHORUS_RETURN_IF_ERROR(validate(options_));
+  CHORUS_RETURN_IF_ERROR(open_security());
   Parts& p = *parts_;
   CHORUS_RETURN_IF_ERROR(make_dir(options_.data_dir));
   if (::access(departed_marker(options_.data_dir).c_str(), F_OK) == 0) {
@@ -194,6 +202,7 @@ Status Node::start() {
   membership_options.replicas = options_.replicas;
   membership_options.data_dir = options_.data_dir;
   membership_options.epoch_interval_s = options_.epoch_interval_s;
+  membership_options.gossip.sealer = p.gossip_sealer;
   p.membership = std::make_unique<ClusterMembership>(p.io, p.transport.get(), &p.clock,
                                                      membership_options, &p.metrics);
   p.stream_service = std::make_unique<StreamService>(p.store.get(), &p.metrics);
@@ -281,6 +290,7 @@ Status Node::start() {
   KvApiOptions api_options;
   api_options.value_bytes_max = options_.max_value_bytes;
   api_options.replicas = options_.replicas;
+  api_options.acl = p.acl.get();
   p.api = std::make_unique<KvApi>(p.service.get(), api_options, &p.metrics, &p.clock);
   HttpServerOptions http_options;
   // A JSON body carries the value base64-encoded at worst: 4/3 of it plus the envelope.
@@ -298,6 +308,7 @@ Status Node::start() {
     spdlog::info("received signal {}, shutting down", signal);
     stop();
   });
+  reload_on_sighup();
   const int threads = options_.threads > 0
                           ? options_.threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -306,6 +317,59 @@ Status Node::start() {
                p.http->local_address(), p.transport->local_address(),
                engine_kind_name(options_.engine), options_.data_dir);
   return Status::OK();
+}
+
+Status Node::open_security() {
+  Parts& p = *parts_;
+  const std::string name = "chorus_security_reloads_total";
+  const std::string help = "SIGHUP reloads of the ACL file and gossip keyring, by result";
+  p.reloads_ok = p.metrics.counter(name, help, R"(result="ok")");
+  p.reloads_failed = p.metrics.counter(name, help, R"(result="error")");
+  if (!options_.acl_file.empty()) {
+    Result<std::unique_ptr<security::AclFile>> acl = security::AclFile::open(options_.acl_file);
+    if (!acl.ok()) return Status::InvalidArgument("--acl-file: " + acl.status().message());
+    p.acl = std::move(acl).value();
+    spdlog::info("HTTP API access control on: {} tokens from {}", p.acl->current()->size(),
+                 options_.acl_file);
+  }
+  if (!options_.gossip_key.empty()) {
+    Result<security::GossipKeyring> ring = security::GossipKeyring::load(options_.gossip_key);
+    if (!ring.ok()) return Status::InvalidArgument("--gossip-key: " + ring.status().message());
+    spdlog::info("gossip encryption on: {} keys from {}", ring->keys().size(), options_.gossip_key);
+    p.gossip_sealer = std::make_shared<security::GossipSealer>(
+        std::make_shared<const security::GossipKeyring>(std::move(ring).value()));
+  }
+  return Status::OK();
+}
+
+void Node::reload_on_sighup() {
+  Parts& p = *parts_;
+  p.reload_signals.async_wait([this, &p](boost::system::error_code ec, int) {
+    if (ec) return;
+    bool failed = false;
+    if (p.acl) {
+      const Status st = p.acl->reload();
+      failed |= !st.ok();
+      if (st.ok()) {
+        spdlog::info("SIGHUP: reloaded {} ({} tokens)", p.acl->path(), p.acl->current()->size());
+      } else {
+        spdlog::error("SIGHUP: keeping the previous ACL: {}", st.message());
+      }
+    }
+    if (p.gossip_sealer) {
+      Result<security::GossipKeyring> ring = security::GossipKeyring::load(options_.gossip_key);
+      failed |= !ring.ok();
+      if (ring.ok()) {
+        spdlog::info("SIGHUP: reloaded {} ({} keys)", options_.gossip_key, ring->keys().size());
+        p.gossip_sealer->set_keyring(
+            std::make_shared<const security::GossipKeyring>(std::move(ring).value()));
+      } else {
+        spdlog::error("SIGHUP: keeping the previous gossip keyring: {}", ring.status().message());
+      }
+    }
+    if (p.acl || p.gossip_sealer) (failed ? p.reloads_failed : p.reloads_ok)->inc();
+    reload_on_sighup();
+  });
 }
 
 void Node::run() {
@@ -325,6 +389,7 @@ void Node::stop() {
   asio::post(p.io, [this, &p] {
     boost::system::error_code ignored;
     p.signals.cancel(ignored);
+    p.reload_signals.cancel(ignored);
     // Stop taking requests, then let the ones in flight finish (their replica RPCs still need the
     // transport) before the rest shuts down.
     if (p.http) p.http->close();

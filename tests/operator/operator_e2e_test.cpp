@@ -139,7 +139,10 @@ class Workload {
 
   template <typename Op>
   bool attempt(std::mt19937& rng, Op op) {
-    for (int tries = 0; tries < 3; ++tries) {
+    for (int tries = 0; tries < 4; ++tries) {
+      // An application's retry policy, not synchronisation: a 503 while a member leaves is a
+      // correct transient answer, so back off before asking another pod (0, 100, 200, 300 ms).
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * tries));
       const std::vector<std::string> urls = sim_->ready_urls();
       if (urls.empty()) {
         note_failure("no ready pod", 0, "", KvClient("127.0.0.1", 1));

@@ -119,6 +119,7 @@ KvClient::KvClient(std::string host, int port, ClientOptions options)
     : host_(std::move(host)), port_(port), http_(std::make_unique<httplib::Client>(host_, port)) {
   http_->set_tcp_nodelay(true);
   http_->set_keep_alive(options.keep_alive);
+  if (!options.token.empty()) http_->set_bearer_token_auth(options.token.c_str());
   set_timeout(options.connect_timeout_ms,
               [this](time_t s, time_t us) { http_->set_connection_timeout(s, us); });
   set_timeout(options.read_timeout_ms,

@@ -38,6 +38,8 @@ struct ClientOptions {
   int read_timeout_ms = 10000;
   int write_timeout_ms = 5000;
   bool keep_alive = true;
+  // Sent as "Authorization: Bearer <token>" when not empty.
+  std::string token;
 };
 
 // The ?w= / ?r= parameter: a number (2), or "one", "quorum", "all". Default: omitted.
