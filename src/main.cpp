@@ -118,6 +118,11 @@ int main(int argc, char** argv) {
   app.add_option(
       "--gossip-key", o.gossip_key,
       "Gossip keyring: one base64 32-byte key a line, the first seals; re-read on SIGHUP");
+  app.add_option("--tls-cert", o.tls_cert,
+                 "PEM certificate (CN = --id) for HTTPS; with --tls-key and --tls-ca; re-read on "
+                 "SIGHUP");
+  app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-ca", o.tls_ca, "PEM CA bundle the node's and peers' certificates chain to");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
 
   // A first pass finds --config so its values can be put in front of the real arguments.

@@ -16,6 +16,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 namespace chorus {
@@ -87,6 +88,7 @@ struct ServerMetrics {
   Counter* body_timeout = nullptr;
   Counter* write_timeout = nullptr;
   Counter* handler_timeout = nullptr;
+  Counter* tls_handshake = nullptr;
 
   explicit ServerMetrics(MetricsRegistry* registry) {
     if (registry == nullptr) return;
@@ -101,12 +103,19 @@ struct ServerMetrics {
     body_timeout = registry->counter(errors, help, R"(reason="body_timeout")");
     write_timeout = registry->counter(errors, help, R"(reason="write_timeout")");
     handler_timeout = registry->counter(errors, help, R"(reason="handler_timeout")");
+    tls_handshake = registry->counter(errors, help, R"(reason="tls_handshake")");
   }
 };
 
 }  // namespace
 
-class HttpSession;
+// What the server needs of a connection whatever its stream (plain TCP or TLS).
+class HttpSessionBase {
+ public:
+  virtual ~HttpSessionBase() = default;
+  // Closes the connection from any thread (server shutdown).
+  virtual void close() = 0;
+};
 
 // Everything the acceptor and the connections share. Connections hold a shared_ptr to it, so it
 // outlives the HttpServer object if the io_context still holds connection handlers.
@@ -135,12 +144,16 @@ class HttpServerState : public std::enable_shared_from_this<HttpServerState> {
 
   // Called by a connection when it starts and when it is destroyed. register_session() returns
   // false once the server is closed (the connection must then close at once).
-  bool register_session(uint64_t id, const std::shared_ptr<HttpSession>& session);
+  bool register_session(uint64_t id, const std::shared_ptr<HttpSessionBase>& session);
   void unregister_session(uint64_t id, bool rejected);
 
  private:
   void accept();
   void on_accept(const boost::system::error_code& ec, tcp::socket socket);
+  template <class Session>
+  void start_session(const std::shared_ptr<Session>& session) {
+    if (register_session(session->id(), session)) session->start();
+  }
 
   asio::io_context& io_;
   const HttpServerOptions options_;
@@ -158,23 +171,33 @@ class HttpServerState : public std::enable_shared_from_this<HttpServerState> {
   mutable std::mutex mu_;  // guards the members below; never held across I/O
   bool listening_ = false;
   std::string local_address_;
-  std::unordered_map<uint64_t, std::weak_ptr<HttpSession>> sessions_;
+  std::unordered_map<uint64_t, std::weak_ptr<HttpSessionBase>> sessions_;
 };
 
-// One accepted connection. All members are touched only on the connection's strand (the executor
-// of stream_), except in the constructor and destructor.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One accepted connection over Stream (beast::tcp_stream, or TlsStream when the server has a TLS
+// context). All members are touched only on the connection's strand (the executor of stream_),
+// except in the constructor and destructor.
+template <class Stream>
+class HttpSession final : public HttpSessionBase,
+                          public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(std::shared_ptr<HttpServerState> state, tcp::socket socket, uint64_t id,
-              bool rejected)
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  // `tls` is the context a TLS connection is made with (held for the connection's life, so a
+  // reload never pulls it from under a live connection); null for plain TCP.
+  HttpSession(std::shared_ptr<HttpServerState> state, tcp::socket socket,
+              std::shared_ptr<asio::ssl::context> tls, uint64_t id, bool rejected)
       : state_(std::move(state)),
         options_(state_->options()),
-        stream_(std::move(socket)),
+        tls_(std::move(tls)),
+        stream_(make_stream(std::move(socket), tls_.get())),
         handler_timer_(stream_.get_executor()),
         id_(id),
         rejected_(rejected) {
     boost::system::error_code ec;
-    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    const tcp::endpoint remote = lowest().socket().remote_endpoint(ec);
     peer_ = ec ? std::string("?") : format_endpoint(remote);
   }
   ~HttpSession() { state_->unregister_session(id_, rejected_); }
@@ -182,15 +205,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   uint64_t id() const { return id_; }
   // Starts serving on the connection's strand. May be called from any thread.
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->begin(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->begin(); });
   }
-  // Closes the connection from any thread (server shutdown).
-  void close() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+  void close() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->close_now(); });
   }
 
  private:
+  static Stream make_stream(tcp::socket socket, asio::ssl::context* tls) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *tls);
+    } else {
+      (void)tls;
+      return Stream(std::move(socket));
+    }
+  }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
   void begin();
+  void on_handshake(const boost::system::error_code& ec);
+  void serve();
   void wait_for_request();
   void read_header();
   void on_header(const boost::system::error_code& ec);
@@ -205,7 +239,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   const std::shared_ptr<HttpServerState> state_;
   const HttpServerOptions& options_;
-  beast::tcp_stream stream_;
+  const std::shared_ptr<asio::ssl::context> tls_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer handler_timer_;
@@ -305,13 +340,19 @@ void HttpServerState::on_accept(const boost::system::error_code& ec, tcp::socket
   } else {
     ++connections_;
   }
-  auto session = std::make_shared<HttpSession>(shared_from_this(), std::move(socket),
-                                               next_session_id_++, rejected);
-  if (register_session(session->id(), session)) session->start();
+  const uint64_t id = next_session_id_++;
+  if (options_.tls_context) {
+    start_session(std::make_shared<HttpSession<TlsStream>>(shared_from_this(), std::move(socket),
+                                                           options_.tls_context(), id, rejected));
+  } else {
+    start_session(std::make_shared<HttpSession<beast::tcp_stream>>(
+        shared_from_this(), std::move(socket), nullptr, id, rejected));
+  }
   accept();
 }
 
-bool HttpServerState::register_session(uint64_t id, const std::shared_ptr<HttpSession>& session) {
+bool HttpServerState::register_session(uint64_t id,
+                                       const std::shared_ptr<HttpSessionBase>& session) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return false;
   sessions_.emplace(id, session);
@@ -329,7 +370,7 @@ void HttpServerState::unregister_session(uint64_t id, bool rejected) {
 }
 
 void HttpServerState::close() {
-  std::vector<std::shared_ptr<HttpSession>> live;
+  std::vector<std::shared_ptr<HttpSessionBase>> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_.exchange(true)) return;
@@ -347,8 +388,43 @@ void HttpServerState::close() {
 
 // ---- HttpSession -----------------------------------------------------------------------------
 
-void HttpSession::begin() {
+template <class Stream>
+void HttpSession<Stream>::begin() {
   if (closed_) return;  // the server closed before this connection started
+  // The gauge moves in begin()/close_now() rather than in the constructor/destructor: a session
+  // destroyed along with a stopped io_context must not touch a registry that may already be gone.
+  Gauge* gauge = state_->metrics().connections;
+  if (gauge != nullptr && !rejected_) {
+    gauge->add(1);
+    counted_in_gauge_ = true;
+  }
+  if constexpr (kTls) {
+    // The handshake shares the header deadline: a client that stalls it is a slowloris too.
+    lowest().expires_after(std::chrono::milliseconds(options_.header_timeout_ms));
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](const boost::system::error_code& ec) {
+                              self->on_handshake(ec);
+                            });
+  } else {
+    serve();
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::on_handshake(const boost::system::error_code& ec) {
+  if (ec) {
+    // Plain HTTP, another protocol or a stalled client on the HTTPS port: it gets nothing.
+    bump(state_->metrics().tls_handshake);
+    spdlog::debug("http {}: TLS handshake failed: {}", peer_, ec.message());
+    close_now();
+    return;
+  }
+  serve();
+}
+
+template <class Stream>
+void HttpSession<Stream>::serve() {
+  if (closed_) return;
   if (rejected_) {
     spdlog::debug("http {}: over {} connections, answering 429", peer_, options_.connections_max);
     write_response(error_response(429, "overloaded",
@@ -357,26 +433,21 @@ void HttpSession::begin() {
                    /*keep_alive=*/false);
     return;
   }
-  // The gauge moves in begin()/close_now() rather than in the constructor/destructor: a session
-  // destroyed along with a stopped io_context must not touch a registry that may already be gone.
-  if (Gauge* gauge = state_->metrics().connections) {
-    gauge->add(1);
-    counted_in_gauge_ = true;
-  }
-  // The first request's header deadline runs from accept: a client that connects and stays
-  // silent is as much a slowloris as one that trickles bytes.
+  // The first request's header deadline runs from accept (or the end of the TLS handshake): a
+  // client that connects and stays silent is as much a slowloris as one that trickles bytes.
   read_header();
 }
 
-void HttpSession::wait_for_request() {
+template <class Stream>
+void HttpSession<Stream>::wait_for_request() {
   if (buffer_.size() > 0) {  // a pipelined request is already here
     read_header();
     return;
   }
-  stream_.expires_after(std::chrono::milliseconds(options_.idle_timeout_ms));
+  lowest().expires_after(std::chrono::milliseconds(options_.idle_timeout_ms));
   stream_.async_read_some(
       buffer_.prepare(kReadChunkBytes),
-      [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
+      [self = this->shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
         self->buffer_.commit(bytes);
         if (ec) {
           if (ec == beast::error::timeout) spdlog::debug("http {}: idle timeout", self->peer_);
@@ -387,20 +458,21 @@ void HttpSession::wait_for_request() {
       });
 }
 
-void HttpSession::read_header() {
+template <class Stream>
+void HttpSession<Stream>::read_header() {
   if (closed_) return;
   parser_.emplace();
   parser_->header_limit(
       static_cast<uint32_t>(std::min<size_t>(options_.header_bytes_max, UINT32_MAX)));
   parser_->body_limit(options_.body_bytes_max);
-  stream_.expires_after(std::chrono::milliseconds(options_.header_timeout_ms));
+  lowest().expires_after(std::chrono::milliseconds(options_.header_timeout_ms));
   http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                            self->on_header(ec);
-                          });
+                          [self = this->shared_from_this()](const boost::system::error_code& ec,
+                                                            size_t) { self->on_header(ec); });
 }
 
-void HttpSession::on_header(const boost::system::error_code& ec) {
+template <class Stream>
+void HttpSession<Stream>::on_header(const boost::system::error_code& ec) {
   if (ec) {
     on_read_error(ec, "header");
     return;
@@ -414,9 +486,9 @@ void HttpSession::on_header(const boost::system::error_code& ec) {
   }
   // Clients such as curl wait for "100 Continue" before sending a large body; without it they
   // stall for a second per request.
-  stream_.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
+  lowest().expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
   asio::async_write(stream_, asio::buffer(kContinueResponse.data(), kContinueResponse.size()),
-                    [self = shared_from_this()](const boost::system::error_code& e, size_t) {
+                    [self = this->shared_from_this()](const boost::system::error_code& e, size_t) {
                       if (e) {
                         self->on_read_error(e, "continue");
                         return;
@@ -425,14 +497,15 @@ void HttpSession::on_header(const boost::system::error_code& ec) {
                     });
 }
 
-void HttpSession::read_body() {
+template <class Stream>
+void HttpSession<Stream>::read_body() {
   if (parser_->is_done()) {
     dispatch_request();
     return;
   }
-  stream_.expires_after(std::chrono::milliseconds(options_.body_timeout_ms));
+  lowest().expires_after(std::chrono::milliseconds(options_.body_timeout_ms));
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                   [self = this->shared_from_this()](const boost::system::error_code& ec, size_t) {
                      if (ec) {
                        self->on_read_error(ec, "body");
                        return;
@@ -441,7 +514,8 @@ void HttpSession::read_body() {
                    });
 }
 
-void HttpSession::on_read_error(const boost::system::error_code& ec, const char* phase) {
+template <class Stream>
+void HttpSession<Stream>::on_read_error(const boost::system::error_code& ec, const char* phase) {
   const ServerMetrics& metrics = state_->metrics();
   if (ec == http::error::header_limit) {
     bump(metrics.header_too_large);
@@ -477,7 +551,8 @@ void HttpSession::on_read_error(const boost::system::error_code& ec, const char*
   }
 }
 
-void HttpSession::dispatch_request() {
+template <class Stream>
+void HttpSession<Stream>::dispatch_request() {
   auto& message = parser_->get();
   HttpRequest request;
   request.method = std::string(message.method_string());
@@ -497,7 +572,7 @@ void HttpSession::dispatch_request() {
   awaiting_response_ = true;
   handler_timer_.expires_after(std::chrono::milliseconds(options_.handler_timeout_ms));
   handler_timer_.async_wait(
-      [self = shared_from_this(), request_id](const boost::system::error_code& ec) {
+      [self = this->shared_from_this(), request_id](const boost::system::error_code& ec) {
         if (ec || self->request_id_ != request_id || !self->awaiting_response_) return;
         bump(self->state_->metrics().handler_timeout);
         spdlog::debug("http {}: handler did not answer within {} ms", self->peer_,
@@ -505,7 +580,7 @@ void HttpSession::dispatch_request() {
         self->on_response(request_id, error_response(504, "timeout", "request handler timed out"));
       });
   // Weak: a handler that holds on to `respond` must not keep a closed connection alive.
-  HttpRespond respond = [weak = weak_from_this(), request_id](HttpResponse response) {
+  HttpRespond respond = [weak = this->weak_from_this(), request_id](HttpResponse response) {
     const auto self = weak.lock();
     if (!self) return;
     asio::post(self->stream_.get_executor(),
@@ -522,14 +597,16 @@ void HttpSession::dispatch_request() {
   }
 }
 
-void HttpSession::on_response(uint64_t request_id, HttpResponse response) {
+template <class Stream>
+void HttpSession<Stream>::on_response(uint64_t request_id, HttpResponse response) {
   if (closed_ || request_id != request_id_ || !awaiting_response_) return;  // late or duplicate
   awaiting_response_ = false;
   handler_timer_.cancel();
   write_response(std::move(response), keep_alive_);
 }
 
-void HttpSession::write_response(HttpResponse response, bool keep_alive) {
+template <class Stream>
+void HttpSession<Stream>::write_response(HttpResponse response, bool keep_alive) {
   if (closed_) return;
   response_.emplace(static_cast<http::status>(response.status), version_);
   response_->set(http::field::content_type, response.content_type);
@@ -538,10 +615,10 @@ void HttpSession::write_response(HttpResponse response, bool keep_alive) {
   response_->keep_alive(keep_alive);
   response_->prepare_payload();
   if (head_request_) response_->body().clear();  // Content-Length stays: HEAD sends no body
-  stream_.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
+  lowest().expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
   http::async_write(
       stream_, *response_,
-      [self = shared_from_this(), keep_alive](const boost::system::error_code& ec, size_t) {
+      [self = this->shared_from_this(), keep_alive](const boost::system::error_code& ec, size_t) {
         self->response_.reset();
         if (ec) {
           if (ec == beast::error::timeout) bump(self->state_->metrics().write_timeout);
@@ -555,18 +632,27 @@ void HttpSession::write_response(HttpResponse response, bool keep_alive) {
       });
 }
 
-void HttpSession::linger_close() {
+template <class Stream>
+void HttpSession<Stream>::linger_close() {
+  if constexpr (kTls) {
+    // close_notify, then wait (bounded) for the peer's: the TLS form of the linger below.
+    lowest().expires_after(std::chrono::milliseconds(kLingerMs));
+    stream_.async_shutdown(
+        [self = this->shared_from_this()](const boost::system::error_code&) { self->close_now(); });
+    return;
+  }
   boost::system::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(std::chrono::milliseconds(kLingerMs));
+  lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  lowest().expires_after(std::chrono::milliseconds(kLingerMs));
   buffer_.clear();
   linger_read();
 }
 
-void HttpSession::linger_read() {
+template <class Stream>
+void HttpSession<Stream>::linger_read() {
   stream_.async_read_some(
       buffer_.prepare(kReadChunkBytes),
-      [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
+      [self = this->shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
         self->lingered_bytes_ += bytes;
         if (ec || self->lingered_bytes_ > kLingerBytesMax) {
           self->close_now();
@@ -576,15 +662,16 @@ void HttpSession::linger_read() {
       });
 }
 
-void HttpSession::close_now() {
+template <class Stream>
+void HttpSession<Stream>::close_now() {
   if (closed_) return;
   closed_ = true;
   awaiting_response_ = false;
   if (counted_in_gauge_) state_->metrics().connections->add(-1);
   handler_timer_.cancel();
   boost::system::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.close();
+  lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest().close();
 }
 
 // ---- HttpServer ------------------------------------------------------------------------------

@@ -13,7 +13,8 @@
 // 413 "too_large"; malformed HTTP -> 400 "bad_request"; more than connections_max connections ->
 // 429 "overloaded". A client that misses the header/body deadline or idles past idle_timeout_ms is
 // disconnected without an answer. A handler that has not responded after handler_timeout_ms gets
-// 504 "timeout" sent on its behalf; its late response is dropped.
+// 504 "timeout" sent on its behalf; its late response is dropped. With a TLS context
+// (HttpServerOptions::tls_context) the same server speaks HTTPS only.
 //
 // Thread-safety: listen() is called once, before or while the io_context runs; local_address() and
 // close() may be called from any thread. Ownership: the server owns its acceptor and connections;
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "core/limits.h"
 #include "core/metrics.h"
@@ -73,6 +75,11 @@ struct HttpServerOptions {
   uint64_t idle_timeout_ms = 60'000;     // keep-alive idle between requests
   uint64_t handler_timeout_ms = 30'000;  // safety net if a handler never responds: 504
   uint64_t write_timeout_ms = 30'000;    // a client that does not read its response is dropped
+  // Set: every connection is HTTPS, made with the context this returns at accept (so a reload
+  // that swaps the context applies to new connections; live ones keep theirs). The TLS handshake
+  // runs under header_timeout_ms; a failed one (plain HTTP, a stalled client) is closed without
+  // an answer and counted. Unset: plain HTTP. Called on the accept strand; must not block.
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
 };
 
 class HttpServerState;  // defined in http_server.cpp; shared with the live connections

@@ -8,8 +8,11 @@
 //   chorusctl repair [--json]            chorusctl repair-status [--json]
 //   chorusctl acl token --name NAME [--admin] [--metrics] [--read PREFIX]... [--write PREFIX]...
 //       prints a new random token and the line to add to the node's --acl-file (needs no node)
+//   chorusctl tls init --dir D --nodes n1,n2,n3 [--hosts h1,h2] [--days N]
+//       writes a CA and per-node certificates for --tls-cert/--tls-key/--tls-ca (tls_init.h)
 //
-// --token (or $CHORUS_TOKEN) is sent as "Authorization: Bearer" to nodes started with --acl-file.
+// --token (or $CHORUS_TOKEN) is sent as "Authorization: Bearer" to nodes started with --acl-file;
+// --cacert (or $CHORUS_CACERT) verifies an https:// node (made with `chorusctl tls init`).
 // --node defaults to $CHORUS_NODE, then http://127.0.0.1:8081. Exit codes: 0 success; 1 the node
 // answered 4xx/5xx (404 on get included); 2 no answer from the node, or bad usage.
 #include <algorithm>
@@ -24,8 +27,10 @@
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/node_client.h"
+#include "cli/tls_init.h"
 #include "core/limits.h"
 #include "security/acl.h"
+#include "security/cert_issuer.h"
 
 namespace {
 
@@ -47,7 +52,9 @@ struct AclTokenFlags {
 struct Flags {
   std::string node = kNodeDefault;
   std::string token;
+  std::string cacert;
   AclTokenFlags acl;
+  TlsInitFlags tls;
   int timeout_ms = kTimeoutMsDefault;
   GetOptions get;
   PutOptions put;
@@ -131,6 +138,27 @@ void add_acl_commands(CLI::App& app, Flags* f) {
   token->add_option("--write", f->acl.write, "may write keys with this prefix");
 }
 
+void add_tls_commands(CLI::App& app, Flags* f) {
+  CLI::App* tls = app.add_subcommand("tls", "TLS helpers");
+  tls->require_subcommand(1);
+  CLI::App* init = tls->add_subcommand(
+      "init", "make a CA (or reuse the one in --dir) and a certificate per node (CN = node id)");
+  init->add_option("--dir", f->tls.dir, "directory for the PEM files")->required();
+  init->add_option("--nodes", f->tls.nodes, "node ids, comma-separated")
+      ->required()
+      ->delimiter(',');
+  init->add_option("--hosts", f->tls.hosts,
+                   "names and addresses clients and peers reach the nodes by (subjectAltNames)")
+      ->delimiter(',')
+      ->capture_default_str();
+  init->add_option("--days", f->tls.days, "node certificate validity")
+      ->check(CLI::Range(1u, chorus::security::kCertDaysMax))
+      ->capture_default_str();
+  init->add_option("--ca-days", f->tls.ca_days, "CA validity (when a new CA is made)")
+      ->check(CLI::Range(1u, chorus::security::kCertDaysMax))
+      ->capture_default_str();
+}
+
 // A new token and its ACL entry: {"name", "secret_sha256", "admin"?, "metrics"?, "rules"?}.
 int run_acl_token(const AclTokenFlags& flags) {
   const std::string secret = chorus::security::generate_token();
@@ -184,12 +212,13 @@ bool check_usage(const CLI::App& app, const std::string& key, Flags* f) {
 
 int dispatch(const CLI::App& app, Flags* f) {
   if (app.got_subcommand("acl")) return run_acl_token(f->acl);
+  if (app.got_subcommand("tls")) return run_tls_init(f->tls);
   chorus::Result<std::string> url = normalize_node_url(f->node);
   if (!url.ok()) {
     std::fprintf(stderr, "chorusctl: --node: %s\n", url.status().message().c_str());
     return kExitUnreachable;
   }
-  NodeClient client(url.value(), f->timeout_ms, f->token);
+  NodeClient client(url.value(), f->timeout_ms, f->token, f->cacert);
   if (app.got_subcommand("status")) return run_status(client, f->status_json);
   if (app.got_subcommand("repair")) return run_repair(client, f->repair_json);
   if (app.got_subcommand("repair-status")) return run_repair_status(client, f->repair_json);
@@ -217,6 +246,8 @@ int parse_and_run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--token", flags.token, "bearer token for nodes with an --acl-file")
       ->envname("CHORUS_TOKEN");
+  app.add_option("--cacert", flags.cacert, "PEM CA file that verifies an https:// node")
+      ->envname("CHORUS_CACERT");
   app.add_option("--timeout-ms", flags.timeout_ms, "read/write timeout")
       ->check(CLI::Range(1, kTimeoutMsMax))
       ->capture_default_str();
@@ -224,6 +255,7 @@ int parse_and_run(int argc, char** argv) {
   app.fallthrough();  // global flags may follow the subcommand
   add_commands(app, &flags);
   add_acl_commands(app, &flags);
+  add_tls_commands(app, &flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

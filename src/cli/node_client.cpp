@@ -20,6 +20,12 @@ std::string describe(httplib::Error error) {
       return "no response (timed out or connection closed)";
     case httplib::Error::Write:
       return "could not send the request (connection closed)";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed (is the node https, and the URL https://?)";
+    case httplib::Error::SSLServerVerification:
+      return "the node's certificate does not verify (give its CA with --cacert)";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load the --cacert file";
     default:
       return "request failed (" + httplib::to_string(error) + ")";
   }
@@ -38,7 +44,8 @@ Reply to_reply(const httplib::Result& result) {
 
 }  // namespace
 
-NodeClient::NodeClient(std::string base_url, int timeout_ms, const std::string& token)
+NodeClient::NodeClient(std::string base_url, int timeout_ms, const std::string& token,
+                       const std::string& cacert)
     : base_url_(std::move(base_url)), client_(std::make_unique<httplib::Client>(base_url_)) {
   const auto ms = [](int value) { return std::chrono::milliseconds(value); };
   client_->set_tcp_nodelay(true);  // Nagle would add ~40 ms to every small request
@@ -48,6 +55,7 @@ NodeClient::NodeClient(std::string base_url, int timeout_ms, const std::string& 
   // Paths arrive fully percent-encoded (format.h); httplib must not encode them again.
   client_->set_url_encode(false);
   if (!token.empty()) client_->set_bearer_token_auth(token.c_str());
+  if (!cacert.empty()) client_->set_ca_cert_path(cacert.c_str());
 }
 
 NodeClient::~NodeClient() = default;

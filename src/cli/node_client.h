@@ -27,9 +27,11 @@ struct Reply {
 
 class NodeClient {
  public:
-  // `base_url` is what normalize_node_url() returns ("http://host:port"). A non-empty `token` is
-  // sent as "Authorization: Bearer <token>" with every request.
-  NodeClient(std::string base_url, int timeout_ms, const std::string& token = {});
+  // `base_url` is what normalize_node_url() returns ("http[s]://host:port"). A non-empty `token`
+  // is sent as "Authorization: Bearer <token>" with every request. Over https the node's
+  // certificate is verified against `cacert` (a PEM file), or the system's CAs when empty.
+  NodeClient(std::string base_url, int timeout_ms, const std::string& token = {},
+             const std::string& cacert = {});
   ~NodeClient();
 
   Reply get(const std::string& path);

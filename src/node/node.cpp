@@ -37,6 +37,7 @@
 #include "ring/ring.h"
 #include "security/acl.h"
 #include "security/gossip_seal.h"
+#include "security/tls.h"
 
 namespace chorus {
 
@@ -100,6 +101,7 @@ struct Node::Parts {
   MetricsRegistry metrics;
   std::unique_ptr<security::AclFile> acl;                 // null without --acl-file
   std::shared_ptr<security::GossipSealer> gossip_sealer;  // null without --gossip-key
+  std::shared_ptr<security::TlsCredentials> tls;          // null without --tls-*
   Counter* reloads_ok = nullptr;
   Counter* reloads_failed = nullptr;
   std::unique_ptr<Store> store;
@@ -295,6 +297,7 @@ Status Node::start() {
   HttpServerOptions http_options;
   // A JSON body carries the value base64-encoded at worst: 4/3 of it plus the envelope.
   http_options.body_bytes_max = options_.max_value_bytes / 3 * 4 + 64 * 1024;
+  if (p.tls) http_options.tls_context = [tls = p.tls] { return tls->https(); };
   p.http = std::make_unique<HttpServer>(
       p.io, http_options,
       [&p](HttpRequest request, HttpRespond respond) {
@@ -339,6 +342,14 @@ Status Node::open_security() {
     p.gossip_sealer = std::make_shared<security::GossipSealer>(
         std::make_shared<const security::GossipKeyring>(std::move(ring).value()));
   }
+  if (!options_.tls_cert.empty() || !options_.tls_key.empty() || !options_.tls_ca.empty()) {
+    Result<std::unique_ptr<security::TlsCredentials>> tls = security::TlsCredentials::open(
+        security::TlsFiles{options_.tls_cert, options_.tls_key, options_.tls_ca, options_.id});
+    if (!tls.ok()) return tls.status();
+    p.tls = std::move(tls).value();
+    spdlog::info("TLS on: HTTPS on {} with {} (CA {})", options_.http_address, options_.tls_cert,
+                 options_.tls_ca);
+  }
   return Status::OK();
 }
 
@@ -367,7 +378,17 @@ void Node::reload_on_sighup() {
         spdlog::error("SIGHUP: keeping the previous gossip keyring: {}", ring.status().message());
       }
     }
-    if (p.acl || p.gossip_sealer) (failed ? p.reloads_failed : p.reloads_ok)->inc();
+    if (p.tls) {
+      const Status st = p.tls->reload();
+      failed |= !st.ok();
+      if (st.ok()) {
+        spdlog::info("SIGHUP: reloaded the TLS certificate {} and CA {}", options_.tls_cert,
+                     options_.tls_ca);
+      } else {
+        spdlog::error("SIGHUP: keeping the previous TLS credentials: {}", st.message());
+      }
+    }
+    if (p.acl || p.gossip_sealer || p.tls) (failed ? p.reloads_failed : p.reloads_ok)->inc();
     reload_on_sighup();
   });
 }

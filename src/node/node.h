@@ -2,9 +2,9 @@
 //
 // It owns the io_context and its threads, the engines, the transport, membership, the coordinator
 // and replica service, hint delivery and the HTTP API, and connects them; it holds no request or
-// protocol logic itself. SIGHUP re-reads the ACL file and the gossip keyring. start() opens
-// everything and returns the first error; run() blocks until SIGTERM/SIGINT (or stop()) and then
-// shuts down in order: stop accepting, drain, flush engines.
+// protocol logic itself. SIGHUP re-reads the ACL file, the gossip keyring and the TLS files.
+// start() opens everything and returns the first error; run() blocks until SIGTERM/SIGINT (or
+// stop()) and then shuts down in order: stop accepting, drain, flush engines.
 #pragma once
 
 #include <cstdint>
@@ -43,9 +43,12 @@ struct NodeOptions {
   uint64_t aae_full_sweep_interval_s = 24 * 3600;
   size_t aae_leaves = 64;
   uint64_t tombstone_grace_s = 10 * 24 * 3600;
-  // Security (DESIGN.md §10); empty = off. Both files are re-read on SIGHUP.
+  // Security (DESIGN.md §10); empty = off. Every file is re-read on SIGHUP.
   std::string acl_file;    // --acl-file: HTTP API tokens and their rules
   std::string gossip_key;  // --gossip-key: keyring sealing every gossip datagram
+  std::string tls_cert;    // --tls-cert/--tls-key/--tls-ca (together): HTTPS on --http; the
+  std::string tls_key;     //   certificate's Common Name must be --id
+  std::string tls_ca;
 };
 
 // Checks flag values and their relationships; InvalidArgument says which flag is wrong and why.
@@ -69,7 +72,7 @@ class Node {
   static constexpr uint64_t kDrainPollMs = 10;
 
   struct Parts;
-  // Loads --acl-file and --gossip-key; the error names the file.
+  // Loads --acl-file, --gossip-key and the TLS files; the error names the file.
   Status open_security();
   // Re-reads them on every SIGHUP; a file that fails to load leaves the old one in force.
   void reload_on_sighup();

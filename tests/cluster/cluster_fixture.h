@@ -23,7 +23,7 @@ inline void start_or_fail(LocalCluster& cluster) {
 }
 
 inline KvClient client_for(const LocalCluster& cluster, int i) {
-  return KvClient(cluster.node(i).host, cluster.node(i).http_port);
+  return KvClient(cluster.node(i).host, cluster.node(i).http_port, cluster.client_options());
 }
 
 // Sum of every series of a Prometheus metric on one node (0 when absent).

@@ -116,7 +116,11 @@ void set_timeout(int timeout_ms, const std::function<void(time_t, time_t)>& sett
 }  // namespace
 
 KvClient::KvClient(std::string host, int port, ClientOptions options)
-    : host_(std::move(host)), port_(port), http_(std::make_unique<httplib::Client>(host_, port)) {
+    : host_(std::move(host)),
+      port_(port),
+      http_(std::make_unique<httplib::Client>((options.cacert.empty() ? "http://" : "https://") +
+                                              host_ + ":" + std::to_string(port))) {
+  if (!options.cacert.empty()) http_->set_ca_cert_path(options.cacert.c_str());
   http_->set_tcp_nodelay(true);
   http_->set_keep_alive(options.keep_alive);
   if (!options.token.empty()) http_->set_bearer_token_auth(options.token.c_str());

@@ -40,6 +40,8 @@ struct ClientOptions {
   bool keep_alive = true;
   // Sent as "Authorization: Bearer <token>" when not empty.
   std::string token;
+  // Not empty: speak HTTPS and verify the node's certificate against this PEM CA file.
+  std::string cacert;
 };
 
 // The ?w= / ?r= parameter: a number (2), or "one", "quorum", "all". Default: omitted.

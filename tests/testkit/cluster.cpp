@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "security/cert_issuer.h"
 #include "tests/testkit/client.h"
 
 namespace chorus::testkit {
@@ -208,6 +209,62 @@ std::string LocalCluster::log_path(int i) const {
   return root_ + "/" + node(i).id + "/chorusd.log";
 }
 
+std::string LocalCluster::tls_ca() const {
+  return options_.tls ? root_ + "/tls/ca.pem" : "";
+}
+
+std::string LocalCluster::tls_cert(int i) const {
+  return options_.tls ? root_ + "/tls/" + node(i).id + ".pem" : "";
+}
+
+std::string LocalCluster::tls_key(int i) const {
+  return options_.tls ? root_ + "/tls/" + node(i).id + "-key.pem" : "";
+}
+
+ClientOptions LocalCluster::client_options() const {
+  ClientOptions options;
+  options.cacert = tls_ca();
+  return options;
+}
+
+namespace {
+
+// The node reads these files at start and on SIGHUP: never let it see half of one.
+Status write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return Status::IOError("write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::IOError("rename " + tmp + ": " + strerror(errno));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status LocalCluster::make_ca() {
+  std::error_code error;
+  fs::create_directories(root_ + "/tls", error);
+  if (error) return Status::IOError("mkdir " + root_ + "/tls: " + error.message());
+  Result<security::PemPair> ca = security::make_ca("chorus-test-ca", 30);
+  if (!ca.ok()) return ca.status();
+  ca_ = std::move(ca).value();
+  return write_atomically(tls_ca(), ca_.cert);
+}
+
+Status LocalCluster::issue_certificate(int i) {
+  if (!options_.tls)
+    return Status::InvalidArgument("issue_certificate without ClusterOptions::tls");
+  Result<security::PemPair> cert =
+      security::issue_certificate(ca_, node(i).id, {node(i).id, node(i).host}, 30);
+  if (!cert.ok()) return cert.status();
+  CHORUS_RETURN_IF_ERROR(write_atomically(tls_key(i), cert->key));
+  return write_atomically(tls_cert(i), cert->cert);
+}
+
 void LocalCluster::set_node_args(int i, std::vector<std::string> args) {
   state(i).extra_args = std::move(args);
 }
@@ -246,6 +303,10 @@ std::vector<std::string> LocalCluster::args_for(const NodeState& node) const {
       "--log-level", options_.log_level,
   };
   // clang-format on
+  if (options_.tls) {
+    args.insert(args.end(),
+                {"--tls-cert", tls_cert(i), "--tls-key", tls_key(i), "--tls-ca", tls_ca()});
+  }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   args.insert(args.end(), node.extra_args.begin(), node.extra_args.end());
   return args;
@@ -279,7 +340,13 @@ Status LocalCluster::start() {
       binary_ = *found;
     }
   }
-  if (root_.empty()) CHORUS_RETURN_IF_ERROR(make_root());
+  if (root_.empty()) {
+    CHORUS_RETURN_IF_ERROR(make_root());
+    if (options_.tls) {
+      CHORUS_RETURN_IF_ERROR(make_ca());
+      for (int i = 1; i <= size(); ++i) CHORUS_RETURN_IF_ERROR(issue_certificate(i));
+    }
+  }
   for (NodeState& node : nodes_) {
     if (node.process != nullptr && node.process->alive()) continue;
     CHORUS_RETURN_IF_ERROR(start_node(node));
@@ -300,6 +367,7 @@ Result<int> LocalCluster::add_node(std::vector<std::string> extra_args) {
   std::error_code error;
   fs::create_directories(data_dir(i), error);
   if (error) return Status::IOError("creating " + data_dir(i) + ": " + error.message());
+  if (options_.tls) CHORUS_RETURN_IF_ERROR(issue_certificate(i));
   CHORUS_RETURN_IF_ERROR(start_node(nodes_.back()));
   return i;
 }
@@ -315,7 +383,7 @@ Result<int> LocalCluster::wait_exit(int i, int timeout_ms) {
 
 Status LocalCluster::wait_ready(int timeout_ms) {
   std::vector<KvClient> clients;
-  ClientOptions client_options;
+  ClientOptions client_options = this->client_options();
   client_options.connect_timeout_ms = kReadyConnectTimeoutMs;
   client_options.read_timeout_ms = kReadyReadTimeoutMs;
   for (const NodeState& node : nodes_) {

@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "security/cert_issuer.h"
+#include "tests/testkit/client.h"
 #include "tests/testkit/process.h"
 
 namespace chorus::testkit {
@@ -62,6 +64,9 @@ struct ClusterOptions {
   std::vector<std::string> extra_args;
   // chorusd to run; empty: find_chorusd().
   std::string binary;
+  // Issue a CA and a certificate per node (CN = its id, subjectAltName = its host) in
+  // <data root>/tls, and start every node with --tls-cert/--tls-key/--tls-ca: HTTPS everywhere.
+  bool tls = false;
 };
 
 // Where one node listens.
@@ -103,6 +108,15 @@ class LocalCluster {
   std::string data_root() const { return root_; }
   std::string data_dir(int i) const;  // --data of node i
   std::string log_path(int i) const;
+  // With ClusterOptions::tls: the CA file, and node i's certificate and key; empty otherwise.
+  std::string tls_ca() const;
+  std::string tls_cert(int i) const;
+  std::string tls_key(int i) const;
+  // Options for a KvClient of this cluster (the CA when TLS is on).
+  ClientOptions client_options() const;
+  // Issues (again) node i's certificate from the cluster CA, e.g. to rotate it; the node reads it
+  // on SIGHUP. Requires ClusterOptions::tls.
+  Status issue_certificate(int i);
 
   // Adds node n<size()+1> on the next host of the block (same ports) and starts it with --seeds
   // listing every node and the cluster's original --bootstrap-expect, so it joins the running
@@ -150,6 +164,7 @@ class LocalCluster {
   std::vector<std::string> args_for(const NodeState& node) const;
   Status start_node(NodeState& node);
   Status make_root();
+  Status make_ca();
 
   ClusterOptions options_;
   int bootstrap_expect_ = 0;  // the initial node count; nodes added later join instead
@@ -158,6 +173,7 @@ class LocalCluster {
   std::vector<NodeState> nodes_;
   std::string root_;  // empty until start()
   std::string binary_;
+  security::PemPair ca_;  // with ClusterOptions::tls, from start()
   bool keep_data_ = false;
 };
 
