@@ -10,6 +10,8 @@
 #   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft, SWIM and anti-entropy simulations
 #   ./dev.sh k6 [script.js] [runner flags]  build, start a 3-node cluster, run a k6 script from
 #                      tests/k6 (default smoke.js) with the bundled runner (or real k6: K6=k6)
+# SECURE=1 before cluster, bench or k6: TLS + ACL (one admin token) + sealed gossip, files made fresh
+#                      under the data dir (see README, Security)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -65,8 +67,35 @@ cmd_test() {
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${TEST_JOBS:-2}" "$@"
 }
 
-# Runs n nodes on 127.0.0.1 with the given engine; prints where to send requests.
-# Starts node i of an n-node cluster in the background; prints its PID.
+# SECURE=1: HTTPS with a CA and node certificates from `chorusctl tls init`, an ACL file with one
+# admin token, and a gossip keyring, all under $dir/secure. Sets SCHEME, TOKEN and CACERT.
+SCHEME=http TOKEN="" CACERT=""
+secure_setup() {
+  local dir=$1 n=$2
+  [ "${SECURE:-0}" = 1 ] || return 0
+  local ctl="$BUILD_DIR/src/cli/chorusctl" sec="$dir/secure" nodes=""
+  for j in $(seq 1 "$n"); do nodes+="${nodes:+,}n$j"; done
+  mkdir -p "$sec" && chmod 700 "$sec"
+  "$ctl" tls init --dir "$sec/tls" --nodes "$nodes" --hosts localhost,127.0.0.1 >/dev/null
+  local out entry
+  out=$("$ctl" acl token --name admin --admin)
+  TOKEN=$(printf '%s\n' "$out" | sed -n 's/^token: //p')
+  entry=$(printf '%s\n' "$out" | tail -n 1)
+  (umask 077 && printf '{"tokens": [%s]}\n' "$entry" >"$sec/acl.json" &&
+    printf '%s\n' "$TOKEN" >"$sec/admin.token")
+  [ -f "$sec/gossip.key" ] || (umask 077 && openssl rand -base64 32 >"$sec/gossip.key")
+  SCHEME=https CACERT="$sec/tls/ca.pem"
+}
+
+# The flags node i needs for SECURE=1 (none otherwise).
+secure_args() {
+  local i=$1 sec="$2/secure"
+  [ "${SECURE:-0}" = 1 ] || return 0
+  echo "--tls-cert $sec/tls/n$i.pem --tls-key $sec/tls/n$i-key.pem --tls-ca $sec/tls/ca.pem" \
+    "--acl-file $sec/acl.json --gossip-key $sec/gossip.key"
+}
+
+# Starts node i of an n-node cluster in the background; its PID is left in STARTED_PID.
 node_start() {
   local i=$1 n=$2 engine=$3 dir=$4
   local seeds=""
@@ -75,13 +104,15 @@ node_start() {
   "$BUILD_DIR/src/chorusd" --id "n$i" --http "127.0.0.1:$((8080 + i))" --peer "127.0.0.1:$((7000 + i))" \
     --data "$dir/n$i" --seeds "$seeds" --bootstrap-expect "$n" --engine "$engine" \
     --replicas 3 --read-quorum 2 --write-quorum 2 --log-level "${LOG_LEVEL:-info}" \
-    ${NODE_ARGS:-} >>"$dir/n$i.log" 2>&1 &
-  echo $!
+    $(secure_args "$i" "$dir") ${NODE_ARGS:-} >>"$dir/n$i.log" 2>&1 &
+  # Not echoed for $(...): a node started in a command substitution is not this shell's child,
+  # and `wait -n` on it fails at once (the cluster would stop as soon as it started).
+  STARTED_PID=$!
 }
 
 wait_ready() {
   local i=$1 dir=$2 deadline=$((SECONDS + 30))
-  until curl -sf "http://127.0.0.1:$((8080 + i))/v1/ready" >/dev/null; do
+  until curl -sf ${CACERT:+--cacert "$CACERT"} "$SCHEME://127.0.0.1:$((8080 + i))/v1/ready" >/dev/null; do
     if [ $SECONDS -ge $deadline ]; then log "node n$i not ready; see $dir/n$i.log"; cluster_stop; exit 1; fi
     sleep 0.2
   done
@@ -90,7 +121,11 @@ wait_ready() {
 cluster_start() {
   local n=$1 engine=$2 dir=$3
   PIDS=()
-  for i in $(seq 1 "$n"); do PIDS+=("$(node_start "$i" "$n" "$engine" "$dir")"); done
+  secure_setup "$dir" "$n"
+  for i in $(seq 1 "$n"); do
+    node_start "$i" "$n" "$engine" "$dir"
+    PIDS+=("$STARTED_PID")
+  done
   for i in $(seq 1 "$n"); do wait_ready "$i" "$dir"; done
 }
 
@@ -106,9 +141,15 @@ cmd_cluster() {
   trap 'exit 130' INT TERM
   cluster_start 3 "$engine" "$dir"
   log "3-node Chorus cluster is up (engine=$engine, N=3, R=W=2); data and logs in $dir"
-  for i in 1 2 3; do log "  n$i: http://127.0.0.1:$((8080 + i))   (peer 127.0.0.1:$((7000 + i)))"; done
-  log "try: curl -X PUT -d '{\"value\":\"hello\"}' http://127.0.0.1:8081/v1/kv/greeting"
-  log "     curl http://127.0.0.1:8082/v1/kv/greeting"
+  for i in 1 2 3; do log "  n$i: $SCHEME://127.0.0.1:$((8080 + i))   (peer 127.0.0.1:$((7000 + i)))"; done
+  local auth=""
+  if [ "${SECURE:-0}" = 1 ]; then
+    auth="--cacert $CACERT -H 'Authorization: Bearer $TOKEN' "
+    log "secure: TLS, ACL (admin token in $dir/secure/admin.token) and sealed gossip"
+    log "  chorusctl: CHORUS_NODE=https://127.0.0.1:8081 CHORUS_CACERT=$CACERT CHORUS_TOKEN=$TOKEN"
+  fi
+  log "try: curl ${auth}-X PUT -d '{\"value\":\"hello\"}' $SCHEME://127.0.0.1:8081/v1/kv/greeting"
+  log "     curl ${auth}$SCHEME://127.0.0.1:8082/v1/kv/greeting"
   log "Ctrl-C stops the cluster."
   wait -n "${PIDS[@]}" || true
   log "a node exited; stopping the cluster"
@@ -122,7 +163,7 @@ cmd_bench() {
   LOG_LEVEL=warn cluster_start 3 "${ENGINE:-rocksdb}" "$BENCH_DIR"
   "$BUILD_DIR/bench/chorus-bench" --targets 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 \
     --connections 64 --keys 100000 --value-bytes 100 --read-ratio 0.5 --duration-s "${DURATION_S:-30}" \
-    --w 2 --r 2 "$@"
+    --w 2 --r 2 ${CACERT:+--cacert "$CACERT"} ${TOKEN:+--token "$TOKEN"} "$@"
 }
 
 cmd_k6() {
@@ -236,7 +277,8 @@ cmd_bench_aae() {
     --warmup-s 0 --preload --w 2 >"$BENCH_DIR/diverge.log" 2>&1
   local before=$(metric_sum chorus_aae_bytes_total 1 2)
   local start=$(date +%s%N)
-  PIDS[2]=$(LOG_LEVEL=info node_start 3 3 rocksdb "$BENCH_DIR")
+  LOG_LEVEL=info node_start 3 3 rocksdb "$BENCH_DIR"
+  PIDS[2]=$STARTED_PID
   wait_ready 3 "$BENCH_DIR"
   local deadline=$((SECONDS + 1800))
   until [ "$(metric_sum chorus_aae_keys_repaired_total 3)" -ge "$diverge" ] && all_verified; do

@@ -55,6 +55,8 @@ struct BenchConfig {
   std::string json_path;  // empty: no JSON report
   bool preload = true;
   uint64_t timeout_ms = kRequestTimeoutMsDefault;
+  std::string token;   // sent as "Authorization: Bearer" when not empty (nodes with --acl-file)
+  std::string cacert;  // not empty: HTTPS, verifying each target against this PEM CA file
 };
 
 // "host:port,host:port" -> targets, in order. Hosts may be names or IPv4 addresses; "[::1]:80"

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/read.hpp>
@@ -20,8 +21,9 @@ Connection::Connection(net::io_context& io, tcp::endpoint endpoint, std::string 
     : endpoint_(endpoint),
       host_(std::move(host)),
       shared_(shared),
-      stream_(net::make_strand(io)),
-      backoff_timer_(stream_.get_executor()) {
+      strand_(net::make_strand(io)),
+      stream_(std::in_place_index<0>, strand_),
+      backoff_timer_(strand_) {
   // One stream per connection, derived from the run's seed, so a seed replays each connection's
   // sequence of operations and keys.
   std::seed_seq seq{seed, index};
@@ -29,11 +31,11 @@ Connection::Connection(net::io_context& io, tcp::endpoint endpoint, std::string 
 }
 
 void Connection::start() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] { self->connect(); });
+  net::post(strand_, [self = shared_from_this()] { self->connect(); });
 }
 
 void Connection::resume() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
+  net::post(strand_, [self = shared_from_this()] {
     if (!self->parked_) return;
     self->parked_ = false;
     self->next_request();
@@ -41,21 +43,34 @@ void Connection::resume() {
 }
 
 void Connection::stop() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
+  net::post(strand_, [self = shared_from_this()] {
     self->stopped_ = true;
     self->backoff_timer_.cancel();
     beast::error_code ignored;  // the socket may already be closed; nothing to do then
-    self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    self->stream_.close();
+    self->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    self->lowest().close();
   });
 }
 
 void Connection::connect() {
   if (stopped_) return;
   buffer_.clear();
-  stream_.expires_after(std::chrono::milliseconds(shared_->config->timeout_ms));
-  stream_.async_connect(endpoint_,
-                        beast::bind_front_handler(&Connection::on_connect, shared_from_this()));
+  if (shared_->tls) {
+    stream_.emplace<TlsStream>(strand_, *shared_->tls);
+    auto& tls = std::get<TlsStream>(stream_);
+    tls.set_verify_mode(net::ssl::verify_peer);
+    tls.set_verify_callback(net::ssl::host_name_verification(host_.substr(0, host_.rfind(':'))));
+  } else {
+    stream_.emplace<Stream>(strand_);
+  }
+  lowest().expires_after(std::chrono::milliseconds(shared_->config->timeout_ms));
+  lowest().async_connect(endpoint_,
+                         beast::bind_front_handler(&Connection::on_connect, shared_from_this()));
+}
+
+Connection::Stream& Connection::lowest() {
+  return std::visit([](auto& stream) -> Stream& { return beast::get_lowest_layer(stream); },
+                    stream_);
 }
 
 void Connection::on_connect(beast::error_code ec) {
@@ -63,7 +78,18 @@ void Connection::on_connect(beast::error_code ec) {
   if (ec) return fail(Cause::kConnect);
   backoff_ = kReconnectBackoffMin;
   beast::error_code ignored;  // Nagle only adds latency here; a failure to disable it is harmless
-  stream_.socket().set_option(tcp::no_delay(true), ignored);
+  lowest().socket().set_option(tcp::no_delay(true), ignored);
+  if (auto* tls = std::get_if<TlsStream>(&stream_)) {
+    tls->async_handshake(net::ssl::stream_base::client,
+                         beast::bind_front_handler(&Connection::on_handshake, shared_from_this()));
+    return;
+  }
+  next_request();
+}
+
+void Connection::on_handshake(beast::error_code ec) {
+  if (stopped_) return;
+  if (ec) return fail(Cause::kConnect);
   next_request();
 }
 
@@ -91,6 +117,9 @@ void Connection::send(Op op, uint64_t key, Phase phase) {
   request_.version(11);
   request_.keep_alive(true);
   request_.set(http::field::host, host_);
+  if (!shared_->authorization.empty()) {
+    request_.set(http::field::authorization, shared_->authorization);
+  }
   if (op == Op::kGet) {
     request_.method(http::verb::get);
     request_.target(kv_path(key, "r", config.read_quorum));
@@ -103,9 +132,11 @@ void Connection::send(Op op, uint64_t key, Phase phase) {
   request_.prepare_payload();
   request_start_ = std::chrono::steady_clock::now();
   // One deadline for the whole exchange: the write and the read that follows it.
-  stream_.expires_after(std::chrono::milliseconds(config.timeout_ms));
-  http::async_write(stream_, request_,
-                    beast::bind_front_handler(&Connection::on_write, shared_from_this()));
+  lowest().expires_after(std::chrono::milliseconds(config.timeout_ms));
+  with_stream([&](auto& stream) {
+    http::async_write(stream, request_,
+                      beast::bind_front_handler(&Connection::on_write, shared_from_this()));
+  });
 }
 
 void Connection::on_write(beast::error_code ec, size_t /*bytes*/) {
@@ -113,8 +144,10 @@ void Connection::on_write(beast::error_code ec, size_t /*bytes*/) {
   if (ec) return fail(ec == beast::error::timeout ? Cause::kTimeout : Cause::kIo);
   parser_.emplace();
   parser_->body_limit(kResponseBytesMax);
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&Connection::on_read, shared_from_this()));
+  with_stream([&](auto& stream) {
+    http::async_read(stream, buffer_, *parser_,
+                     beast::bind_front_handler(&Connection::on_read, shared_from_this()));
+  });
 }
 
 void Connection::on_read(beast::error_code ec, size_t /*bytes*/) {
@@ -124,7 +157,7 @@ void Connection::on_read(beast::error_code ec, size_t /*bytes*/) {
   const bool keep_alive = parser_->get().keep_alive();
   count(is_success(op_, status), Cause::kHttp, status);
   if (!keep_alive) {  // the server asked to close; reconnecting is not an error
-    stream_.close();
+    lowest().close();
     return connect();
   }
   next_request();
@@ -176,7 +209,7 @@ void Connection::fail(Cause cause) {
   } else {
     count(false, cause, 0);
   }
-  stream_.close();
+  lowest().close();
   reconnect_later();
 }
 

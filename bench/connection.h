@@ -1,6 +1,7 @@
 // Connection: one closed-loop HTTP/1.1 client connection of the load generator. It keeps one
 // keep-alive TCP connection (TCP_NODELAY) to one target and has at most one request in flight:
-// connect, then send a request, read its response, record it, send the next one.
+// connect (and with RunShared::tls, a TLS handshake verifying the target's certificate), then send
+// a request, read its response, record it, send the next one.
 //
 // What it sends depends on the run's phase (RunShared::phase): during preload it claims the next
 // unwritten key and PUTs it, and parks once every key is claimed until resume(); afterwards it
@@ -16,12 +17,14 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -29,6 +32,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <variant>
 
 #include "bench/config.h"
 #include "bench/report.h"
@@ -51,6 +55,8 @@ struct RunShared {
   const BenchConfig* config = nullptr;
   const KeyChooser* key_chooser = nullptr;
   std::string put_body;
+  std::string authorization;                       // "Bearer <token>", or empty
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain HTTP
   std::atomic<Phase> phase{Phase::kPreload};
   std::atomic<uint64_t> next_preload_key{0};
   std::atomic<uint64_t> preload_finished{0};  // preload PUTs answered or failed
@@ -80,11 +86,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Concrete strand type rather than any_io_executor: type erasure showed up in profiles.
   using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
   using Stream = boost::beast::basic_stream<boost::asio::ip::tcp, Strand>;
+  using TlsStream = boost::beast::ssl_stream<Stream>;
   using Timer = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Strand>;
 
   void connect();
   void on_connect(boost::beast::error_code ec);
+  void on_handshake(boost::beast::error_code ec);
+  Stream& lowest();
+  template <class F>
+  void with_stream(F&& f) {
+    std::visit([&](auto& stream) { f(stream); }, stream_);
+  }
   void next_request();
   void send(Op op, uint64_t key, Phase phase);
   void on_write(boost::beast::error_code ec, size_t bytes);
@@ -96,7 +109,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::ip::tcp::endpoint endpoint_;
   std::string host_;
   RunShared* shared_;
-  Stream stream_;
+  Strand strand_;
+  // Made anew for every connection attempt (TLS state is per connection).
+  std::variant<Stream, TlsStream> stream_;
   Timer backoff_timer_;
   boost::beast::flat_buffer buffer_;
   boost::beast::http::request<boost::beast::http::string_body> request_;

@@ -57,6 +57,10 @@ void add_flags(CLI::App& app, BenchConfig* config, Flags* flags) {
   app.add_flag("--preload,!--no-preload", flags->preload,
                "PUT every key once before measuring (default: on when read-ratio > 0)");
   app.add_option("--timeout-ms", config->timeout_ms, "per-request deadline")->capture_default_str();
+  app.add_option("--token", config->token, "bearer token (nodes with --acl-file)")
+      ->envname("CHORUS_TOKEN");
+  app.add_option("--cacert", config->cacert, "HTTPS: PEM CA file that verifies the targets")
+      ->envname("CHORUS_CACERT");
 }
 
 // Writes `text` to `path`; false (with a message on stderr) when it cannot.

@@ -45,6 +45,17 @@ Runner::Runner(const BenchConfig& config)
   shared_.config = &config_;
   shared_.key_chooser = &key_chooser_;
   shared_.put_body = put_body(config.value_bytes, config.seed);
+  if (!config.token.empty()) shared_.authorization = "Bearer " + config.token;
+}
+
+Status Runner::make_tls_context() {
+  if (config_.cacert.empty()) return Status::OK();
+  auto context = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+  boost::system::error_code ec;
+  context->load_verify_file(config_.cacert, ec);
+  if (ec) return Status::InvalidArgument("--cacert " + config_.cacert + ": " + ec.message());
+  shared_.tls = std::move(context);
+  return Status::OK();
 }
 
 Status Runner::resolve_targets(std::vector<tcp::endpoint>* endpoints) {
@@ -64,6 +75,7 @@ Status Runner::resolve_targets(std::vector<tcp::endpoint>* endpoints) {
 Result<RunStats> Runner::run() {
   std::vector<tcp::endpoint> endpoints;
   if (Status st = resolve_targets(&endpoints); !st.ok()) return st;
+  if (Status st = make_tls_context(); !st.ok()) return st;
   for (int i = 0; i < config_.connections; ++i) {
     const size_t t = static_cast<size_t>(i) % endpoints.size();
     const std::string host = config_.targets[t].host + ":" + config_.targets[t].port;

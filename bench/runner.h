@@ -44,6 +44,7 @@ class Runner {
   using Clock = std::chrono::steady_clock;
 
   [[nodiscard]] Status resolve_targets(std::vector<boost::asio::ip::tcp::endpoint>* endpoints);
+  [[nodiscard]] Status make_tls_context();  // from --cacert, into shared_.tls
   void begin_load();
   void begin_measure();
   void finish(const char* why);
