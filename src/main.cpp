@@ -123,6 +123,8 @@ int main(int argc, char** argv) {
                  "SIGHUP");
   app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
   app.add_option("--tls-ca", o.tls_ca, "PEM CA bundle the node's and peers' certificates chain to");
+  app.add_flag("--insecure", o.insecure,
+               "allow non-loopback --http/--peer without TLS, --acl-file and --gossip-key");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
 
   // A first pass finds --config so its values can be put in front of the real arguments.

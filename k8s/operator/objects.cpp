@@ -157,11 +157,13 @@ json pod_disruption_budget(const ChorusCluster& c) {
 }
 
 json stateful_set(const ChorusCluster& c, int replicas) {
-  const json args = {"--engine",           c.engine,
-                     "--replicas",         std::to_string(c.replication_factor),
-                     "--read-quorum",      std::to_string(c.read_quorum),
-                     "--write-quorum",     std::to_string(c.write_quorum),
-                     "--bootstrap-expect", std::to_string(c.replication_factor)};
+  const json args = {"--engine", c.engine, "--replicas", std::to_string(c.replication_factor),
+                     "--read-quorum", std::to_string(c.read_quorum), "--write-quorum",
+                     std::to_string(c.write_quorum), "--bootstrap-expect",
+                     std::to_string(c.replication_factor),
+                     // Until the operator issues the TLS, ACL and gossip Secrets (issue 11), pods
+                     // listen on their pod addresses without them: protected mode needs the flag.
+                     "--insecure"};
   json env = json::array(
       {{{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}},
        {{"name", "POD_NAMESPACE"},

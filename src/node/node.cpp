@@ -87,7 +87,28 @@ Status validate(const NodeOptions& o) {
   }
   if (o.request_timeout_ms < 10)
     return Status::InvalidArgument("--request-timeout-ms must be >= 10");
+  const bool secured = !o.tls_cert.empty() && !o.acl_file.empty() && !o.gossip_key.empty();
+  for (const auto& [flag, address] :
+       {std::pair{"--http", &o.http_address}, std::pair{"--peer", &o.peer_address}}) {
+    if (!o.insecure && !secured && !is_loopback_address(*address)) {
+      return Status::InvalidArgument(
+          std::string("protected mode: ") + flag + " " + *address +
+          " is not a loopback address, so TLS (--tls-cert/--tls-key/--tls-ca), --acl-file and "
+          "--gossip-key must all be set (README, Security), or --insecure given");
+    }
+  }
   return Status::OK();
+}
+
+bool is_loopback_address(const std::string& host_port) {
+  const size_t colon = host_port.rfind(':');
+  std::string host = colon == std::string::npos ? host_port : host_port.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost" || host == "::1") return true;
+  static const std::regex kLoopbackV4(R"(127\.\d{1,3}\.\d{1,3}\.\d{1,3})");
+  return std::regex_match(host, kLoopbackV4);
 }
 
 struct Node::Parts {
@@ -349,6 +370,19 @@ Status Node::open_security() {
     p.tls = std::move(tls).value();
     spdlog::info("TLS on: HTTPS on {} with {} (CA {})", options_.http_address, options_.tls_cert,
                  options_.tls_ca);
+  }
+  if (!is_loopback_address(options_.http_address) || !is_loopback_address(options_.peer_address)) {
+    if (options_.insecure) {
+      spdlog::warn(
+          "--insecure: listening beyond loopback without full security; anyone who "
+          "reaches {} or {} may read and change the cluster",
+          options_.http_address, options_.peer_address);
+    }
+    // Until internode mutual TLS lands (issue 11), the peer port trusts whoever connects.
+    spdlog::warn(
+        "the internode TCP port {} is not authenticated yet: keep it on a network only "
+        "the nodes reach",
+        options_.peer_address);
   }
   return Status::OK();
 }

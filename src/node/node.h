@@ -49,7 +49,13 @@ struct NodeOptions {
   std::string tls_cert;    // --tls-cert/--tls-key/--tls-ca (together): HTTPS on --http; the
   std::string tls_key;     //   certificate's Common Name must be --id
   std::string tls_ca;
+  // Protected mode (DESIGN.md §10): without this, a node whose --http or --peer is not a loopback
+  // address refuses to start unless TLS, --acl-file and --gossip-key are all set.
+  bool insecure = false;
 };
+
+// True for "localhost", 127.0.0.0/8 and ::1 (with or without brackets), given "host:port".
+bool is_loopback_address(const std::string& host_port);
 
 // Checks flag values and their relationships; InvalidArgument says which flag is wrong and why.
 Status validate(const NodeOptions& options);

@@ -3,6 +3,8 @@
 // refuses to start on credentials that do not fit, certificates rotate by SIGHUP under load with
 // no failed request, and a flood of stalled handshakes does not starve other clients.
 //
+// Also protected mode: a non-loopback listener needs TLS, an ACL and a gossip key, or --insecure.
+//
 // Not yet here (issue 11, next steps): internode mutual TLS and identity binding.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,6 +23,7 @@
 
 #include "security/cert_issuer.h"
 #include "security/crypto.h"
+#include "security/gossip_seal.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/unit/temp_dir.h"
 
@@ -291,4 +294,70 @@ TEST_CASE("tls: a flood of stalled handshakes does not starve other clients", "[
   CHECK(metric(cluster, 1, "chorus_http_connections") >= kStalled);
   for (int fd : stalled) ::close(fd);
   CHECK(cluster.running(1));
+}
+
+TEST_CASE("protected mode: a non-loopback listener needs TLS, an ACL and a gossip key",
+          "[cluster]") {
+  chorus::test::TempDir dir("chorus-protected");
+  const std::string chorusd = LocalCluster::find_chorusd().value();
+  const security::PemPair ca = security::make_ca("test-ca", 1).value();
+  const security::PemPair n1 = security::issue_certificate(ca, "n1", {"127.0.0.1"}, 1).value();
+  write_file(dir.file("ca.pem"), ca.cert);
+  write_file(dir.file("n1.pem"), n1.cert);
+  write_file(dir.file("n1-key.pem"), n1.key);
+  write_file(dir.file("acl.json"), R"({"tokens": []})");
+  write_file(dir.file("gossip.key"), security::GossipKeyring::generate_key() + "\n");
+  const std::vector<std::string> tls = {"--tls-cert", dir.file("n1.pem"),
+                                        "--tls-key",  dir.file("n1-key.pem"),
+                                        "--tls-ca",   dir.file("ca.pem")};
+  const std::vector<std::string> acl = {"--acl-file", dir.file("acl.json")};
+  const std::vector<std::string> gossip = {"--gossip-key", dir.file("gossip.key")};
+  const auto concat = [](std::initializer_list<std::vector<std::string>> parts) {
+    std::vector<std::string> out;
+    for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+    return out;
+  };
+  int run = 0;
+  // Starts chorusd with `args`; returns its exit status if it exits within the deadline, or
+  // nullopt if it is still running (then it is stopped). `log` receives its output.
+  const auto start = [&](std::vector<std::string> args, std::string* log) -> std::optional<int> {
+    const std::string log_path = dir.file("log-" + std::to_string(++run));
+    args.insert(args.begin(), {"--id", "n1", "--data", dir.file("data-" + std::to_string(run))});
+    auto process = Process::start(chorusd, args, log_path);
+    REQUIRE(process.ok());
+    std::optional<int> status;
+    if (!poll_until(kStartExitTimeoutMs, [&] {
+          std::ifstream in(log_path);
+          *log =
+              std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+          return log->find("serving http") != std::string::npos || !(*process)->alive();
+        })) {
+      FAIL("chorusd neither started nor exited: " << *log);
+    }
+    status = (*process)->exit_status();
+    if (!status) {
+      REQUIRE((*process)->kill(SIGKILL).ok());
+      (*process)->wait_exit(kStartExitTimeoutMs);
+    }
+    return status;
+  };
+
+  const std::vector<std::string> wildcard_http = {"--http", "0.0.0.0:0", "--peer", "127.0.0.1:0"};
+  const std::vector<std::string> wildcard_peer = {"--http", "127.0.0.1:0", "--peer", "0.0.0.0:0"};
+  std::string log;
+  for (const auto& listen : {wildcard_http, wildcard_peer}) {
+    INFO(listen[1] << " / " << listen[3]);
+    for (const auto& partial : {std::vector<std::string>{}, concat({tls, acl}),
+                                concat({tls, gossip}), concat({acl, gossip})}) {
+      const std::optional<int> status = start(concat({listen, partial}), &log);
+      REQUIRE(status.has_value());
+      CHECK(*status != 0);
+      CHECK(log.find("protected mode") != std::string::npos);
+    }
+    CHECK_FALSE(start(concat({listen, tls, acl, gossip}), &log).has_value());
+    CHECK_FALSE(start(concat({listen, {"--insecure"}}), &log).has_value());
+    CHECK(log.find("--insecure: listening beyond loopback") != std::string::npos);
+  }
+  // Loopback needs nothing (./dev.sh cluster).
+  CHECK_FALSE(start({"--http", "127.0.0.1:0", "--peer", "127.0.0.1:0"}, &log).has_value());
 }

@@ -83,7 +83,7 @@ TEST_CASE("objects: the StatefulSet runs the spec's image with its fixed flags")
   const auto args = container["args"].get<std::vector<std::string>>();
   const std::vector<std::string> expected = {"--engine",           "leveldb", "--replicas",     "5",
                                              "--read-quorum",      "3",       "--write-quorum", "3",
-                                             "--bootstrap-expect", "5"};
+                                             "--bootstrap-expect", "5",       "--insecure"};
   CHECK(args == expected);
   // Seeds: the first three pods, through the headless Service.
   const std::string launcher = container["command"][2];
