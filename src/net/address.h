@@ -1,7 +1,7 @@
 // Parsing of "host:port" peer and listen addresses.
 //
-// Internal to src/net. Pure functions, thread-safe. On malformed input they return InvalidArgument
-// and leave the outputs unchanged.
+// Used by src/net and by the node (protected mode). Pure functions, thread-safe. On malformed input
+// they return InvalidArgument and leave the outputs unchanged.
 #pragma once
 
 #include <cstdint>

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,6 +27,7 @@
 #include "core/rpc_methods.h"
 #include "engines/store.h"
 #include "membership/cluster_membership.h"
+#include "net/address.h"
 #include "net/transport.h"
 #include "node/node_service.h"
 #include "replication/coordinator.h"
@@ -101,14 +103,13 @@ Status validate(const NodeOptions& o) {
 }
 
 bool is_loopback_address(const std::string& host_port) {
-  const size_t colon = host_port.rfind(':');
-  std::string host = colon == std::string::npos ? host_port : host_port.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host == "localhost" || host == "::1") return true;
-  static const std::regex kLoopbackV4(R"(127\.\d{1,3}\.\d{1,3}\.\d{1,3})");
-  return std::regex_match(host, kLoopbackV4);
+  std::string host;
+  uint16_t port = 0;
+  if (!parse_host_port(host_port, &host, &port).ok()) return false;
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
 }
 
 struct Node::Parts {

@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "security/crypto.h"
+
 namespace chorus::security {
 
 namespace {
@@ -28,11 +30,7 @@ using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 constexpr size_t kNameBytesMax = 64;  // X.509's upper bound for a Common Name
 
 std::string openssl_error(const char* what) {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  char text[256] = "unknown OpenSSL error";
-  if (code != 0) ERR_error_string_n(code, text, sizeof text);
-  return std::string("tls: ") + what + ": " + text;
+  return std::string("tls: ") + what + ": " + openssl_error_text();
 }
 
 bool is_ip_literal(const std::string& host) {

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -67,6 +68,15 @@ std::string random_bytes(size_t bytes) {
     std::abort();
   }
   return out;
+}
+
+std::string openssl_error_text() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "unknown OpenSSL error";
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
 }
 
 Result<std::string> read_small_file(const std::string& path, size_t bytes_max) {

@@ -30,6 +30,10 @@ bool equal_constant_time(const Sha256& a, const Sha256& b);
 // nonces must not seal anything.
 std::string random_bytes(size_t bytes);
 
+// The oldest error in this thread's OpenSSL error queue as text ("unknown OpenSSL error" when
+// the queue is empty); clears the queue so the next call reports the next failure only.
+std::string openssl_error_text();
+
 // Reads a whole file of at most `bytes_max` bytes (secrets and policies are small). IOError names
 // the path and errno text; InvalidArgument when the file is larger than the bound.
 [[nodiscard]] Result<std::string> read_small_file(const std::string& path, size_t bytes_max);

@@ -5,8 +5,7 @@
 
 #include <openssl/evp.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include "core/coding.h"
 #include "core/text.h"
 #include "security/crypto.h"
 
@@ -22,16 +21,6 @@ CipherCtx new_ctx() {
 
 const unsigned char* bytes_of(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
-}
-
-uint64_t load_u64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
-void append_u64(std::string* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 // AES-256-GCM with a 12-byte nonce; `aad` authenticated, not encrypted. False only if OpenSSL
@@ -122,7 +111,7 @@ std::string GossipKeyring::generate_key() {
 // ---- GossipSealer ----------------------------------------------------------------------------
 
 GossipSealer::GossipSealer(std::shared_ptr<const GossipKeyring> keyring)
-    : keyring_(std::move(keyring)), instance_(load_u64(random_bytes(8).data())) {}
+    : keyring_(std::move(keyring)), instance_(decode_big_endian64(random_bytes(8).data())) {}
 
 void GossipSealer::set_keyring(std::shared_ptr<const GossipKeyring> keyring) {
   std::atomic_store(&keyring_, std::move(keyring));
@@ -136,8 +125,8 @@ std::string GossipSealer::seal(std::string_view payload) {
   const std::shared_ptr<const GossipKeyring> ring = keyring();
   std::string plain;
   plain.reserve(kSealHeaderBytes + payload.size());
-  append_u64(&plain, instance_);
-  append_u64(&plain, next_sequence_++);
+  put_big_endian64(&plain, instance_);
+  put_big_endian64(&plain, next_sequence_++);
   plain.append(payload);
   const std::string version(1, static_cast<char>(kSealVersion));
   const std::string nonce = random_bytes(kSealNonceBytes);
@@ -178,8 +167,8 @@ GossipSealer::Opened GossipSealer::open(std::string_view datagram) {
     result.outcome = Outcome::kUnauthentic;
     return result;
   }
-  const uint64_t instance = load_u64(plain.data());
-  const uint64_t sequence = load_u64(plain.data() + 8);
+  const uint64_t instance = decode_big_endian64(plain.data());
+  const uint64_t sequence = decode_big_endian64(plain.data() + 8);
   if (!admit(instance, sequence)) {
     result.outcome = Outcome::kReplayed;
     return result;

@@ -5,6 +5,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "security/crypto.h"
+
 namespace chorus::security {
 
 namespace ssl = boost::asio::ssl;
@@ -30,16 +32,6 @@ constexpr unsigned char kSessionIdContext[] = "chorus";
 
 enum class Role { kHttps, kPeerServer, kPeerClient };
 
-// The oldest queued OpenSSL error as text; clears the queue.
-std::string openssl_error() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char text[256];
-  ERR_error_string_n(code, text, sizeof text);
-  return text;
-}
-
 std::string common_name_of(const X509* cert) {
   if (cert == nullptr) return "";
   const X509_NAME* subject = X509_get_subject_name(cert);
@@ -63,7 +55,7 @@ Status check_chains_to_ca(SSL_CTX* native, const TlsFiles& files) {
   if (verify == nullptr) return Status::IOError("tls: out of memory");
   Status status = Status::OK();
   if (X509_STORE_CTX_init(verify, SSL_CTX_get_cert_store(native), leaf, chain) != 1) {
-    status = Status::IOError("tls: cannot verify " + files.cert + ": " + openssl_error());
+    status = Status::IOError("tls: cannot verify " + files.cert + ": " + openssl_error_text());
   } else if (X509_verify_cert(verify) != 1) {
     status = Status::InvalidArgument(
         "tls: certificate " + files.cert + " does not chain to the CA " + files.ca + ": " +
@@ -80,12 +72,12 @@ Result<SslContextPtr> make_context(const TlsFiles& files, Role role) {
   ERR_clear_error();
   if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
       SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
-    return Status::IOError("tls: cannot configure a context: " + openssl_error());
+    return Status::IOError("tls: cannot configure a context: " + openssl_error_text());
   }
   SSL_CTX_set_options(
       native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(native, files.cert.c_str()) != 1) {
-    return Status::InvalidArgument("tls: certificate " + files.cert + ": " + openssl_error());
+    return Status::InvalidArgument("tls: certificate " + files.cert + ": " + openssl_error_text());
   }
   if (SSL_CTX_use_PrivateKey_file(native, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
     if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
@@ -93,14 +85,14 @@ Result<SslContextPtr> make_context(const TlsFiles& files, Role role) {
       return Status::InvalidArgument("tls: key " + files.key + " does not match certificate " +
                                      files.cert);
     }
-    return Status::InvalidArgument("tls: key " + files.key + ": " + openssl_error());
+    return Status::InvalidArgument("tls: key " + files.key + ": " + openssl_error_text());
   }
   if (SSL_CTX_check_private_key(native) != 1) {
     return Status::InvalidArgument("tls: key " + files.key + " does not match certificate " +
                                    files.cert);
   }
   if (SSL_CTX_load_verify_locations(native, files.ca.c_str(), nullptr) != 1) {
-    return Status::InvalidArgument("tls: CA " + files.ca + ": " + openssl_error());
+    return Status::InvalidArgument("tls: CA " + files.ca + ": " + openssl_error_text());
   }
   if (Status s = check_chains_to_ca(native, files); !s.ok()) return s;
   switch (role) {

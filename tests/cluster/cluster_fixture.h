@@ -22,6 +22,11 @@ inline void start_or_fail(LocalCluster& cluster) {
   }
 }
 
+// Replaces a file a node reads (ACL, keyring, certificates) in one step.
+inline void write_file(const std::string& path, const std::string& text) {
+  REQUIRE(write_file_atomically(path, text).ok());
+}
+
 inline KvClient client_for(const LocalCluster& cluster, int i) {
   return KvClient(cluster.node(i).host, cluster.node(i).http_port, cluster.client_options());
 }

@@ -54,15 +54,6 @@ std::string acl_json(bool with_reader, bool with_app2) {
   return "{\"tokens\": [\n" + tokens + "]}\n";
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-  }
-  REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0);  // readers never see half a file
-}
-
 httplib::Client http_client(const NodeAddress& node, const std::string& token = "") {
   httplib::Client c(node.host, node.http_port);
   c.set_tcp_nodelay(true);

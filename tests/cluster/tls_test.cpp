@@ -93,15 +93,6 @@ std::string file_fingerprint(const std::string& pem_path) {
   return security::to_hex(digest);
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-  }
-  REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0);
-}
-
 ClusterOptions tls_cluster() {
   ClusterOptions options;
   options.tls = true;

@@ -227,10 +227,7 @@ ClientOptions LocalCluster::client_options() const {
   return options;
 }
 
-namespace {
-
-// The node reads these files at start and on SIGHUP: never let it see half of one.
-Status write_atomically(const std::string& path, const std::string& text) {
+Status write_file_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -243,8 +240,6 @@ Status write_atomically(const std::string& path, const std::string& text) {
   return Status::OK();
 }
 
-}  // namespace
-
 Status LocalCluster::make_ca() {
   std::error_code error;
   fs::create_directories(root_ + "/tls", error);
@@ -252,7 +247,7 @@ Status LocalCluster::make_ca() {
   Result<security::PemPair> ca = security::make_ca("chorus-test-ca", 30);
   if (!ca.ok()) return ca.status();
   ca_ = std::move(ca).value();
-  return write_atomically(tls_ca(), ca_.cert);
+  return write_file_atomically(tls_ca(), ca_.cert);
 }
 
 Status LocalCluster::issue_certificate(int i) {
@@ -261,8 +256,8 @@ Status LocalCluster::issue_certificate(int i) {
   Result<security::PemPair> cert =
       security::issue_certificate(ca_, node(i).id, {node(i).id, node(i).host}, 30);
   if (!cert.ok()) return cert.status();
-  CHORUS_RETURN_IF_ERROR(write_atomically(tls_key(i), cert->key));
-  return write_atomically(tls_cert(i), cert->cert);
+  CHORUS_RETURN_IF_ERROR(write_file_atomically(tls_key(i), cert->key));
+  return write_file_atomically(tls_cert(i), cert->cert);
 }
 
 void LocalCluster::set_node_args(int i, std::vector<std::string> args) {

@@ -81,6 +81,10 @@ struct NodeAddress {
   std::string http_url() const { return "http://" + http(); }
 };
 
+// Writes `text` to `path` through a temporary file and a rename: a node reading the file (at start
+// or on SIGHUP) never sees half of it.
+[[nodiscard]] Status write_file_atomically(const std::string& path, const std::string& text);
+
 class LocalCluster {
  public:
   // Picks the address block; starts nothing.
