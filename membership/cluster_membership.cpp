@@ -60,7 +60,9 @@ ClusterMembership::ClusterMembership(asio::io_context& io, Transport* transport,
           "chorus_transition_partitions_pending",
           "Partitions not yet handed over in the membership transition in progress")),
       epochs_advanced_(metrics->counter("chorus_epochs_advanced_total",
-                                        "AdvanceEpoch commands this node proposed as leader")) {}
+                                        "AdvanceEpoch commands this node proposed as leader")),
+      impersonations_refused_(security_refusal_counter(metrics, "peer_identity")),
+      strangers_refused_(security_refusal_counter(metrics, "peer_not_member")) {}
 
 ClusterMembership::~ClusterMembership() = default;
 
@@ -131,12 +133,15 @@ void ClusterMembership::on_departed(std::function<void()> listener) {
   departed_listener_ = std::move(listener);
 }
 
-void ClusterMembership::handle_rpc(uint16_t method, std::string payload, Responder respond) {
+void ClusterMembership::handle_rpc(const std::string& caller, uint16_t method, std::string payload,
+                                   Responder respond) {
   switch (static_cast<RpcMethod>(method)) {
     case RpcMethod::kRaftMessage:
-      return raft_->handle_message(std::move(payload), std::move(respond));
+      return raft_->handle_message(
+          std::move(payload), std::move(respond),
+          caller.empty() ? std::nullopt : std::optional<uint64_t>(raft_id_of(caller)));
     case RpcMethod::kMetaRequest:
-      return handle_request(std::move(payload), std::move(respond));
+      return handle_request(caller, std::move(payload), std::move(respond));
     case RpcMethod::kClusterProbe:
       return asio::post(strand_, [this, respond = std::move(respond)] { handle_probe(respond); });
     default:
@@ -328,14 +333,53 @@ void ClusterMembership::submit(MetaCommand command, std::function<void(Status)> 
   });
 }
 
-void ClusterMembership::handle_request(std::string payload, Responder respond) {
+void ClusterMembership::handle_request(const std::string& caller, std::string payload,
+                                       Responder respond) {
   if (payload.empty()) return respond(Status::InvalidArgument("empty metadata request"), {});
   const bool relayed = payload[0] == '\1';
   auto command = decode_command(std::string_view(payload).substr(1));
   if (!command.ok()) return respond(Status::InvalidArgument(command.status().message()), {});
-  asio::post(strand_, [this, c = std::move(command).value(), relayed, respond]() mutable {
+  asio::post(strand_, [this, c = std::move(command).value(), relayed, respond, caller]() mutable {
+    if (Status st = check_request(caller, c, relayed); !st.ok()) return respond(st, {});
     route(std::move(c), relayed, [respond](Status st) { respond(st, {}); });
   });
+}
+
+Status ClusterMembership::check_request(const std::string& caller, const MetaCommand& c,
+                                        bool relayed) const {
+  if (caller.empty()) return Status::OK();  // no TLS: nobody is authenticated
+  if (!relayed) {
+    // Straight from a node, a request is that node asking to join, as itself.
+    if (c.type == MetaCommand::Type::kAddNode && c.member.id == caller) return Status::OK();
+    impersonations_refused_->inc();
+    spdlog::warn("refused a metadata request from {}: {}", caller,
+                 c.type == MetaCommand::Type::kAddNode ? "a join in the name of " + c.member.id
+                                                       : std::string("not a join of its own"));
+    return Status::PermissionDenied("a node may only ask to join as itself");
+  }
+  // Relayed: a member passes on a join, or an admin's change it authorised over HTTP.
+  if (metadata_.find(caller) == nullptr) {
+    strangers_refused_->inc();
+    spdlog::warn("refused a relayed metadata request from {}, which is not a member", caller);
+    return Status::PermissionDenied(caller + " is not a member and cannot relay requests");
+  }
+  if (c.type == MetaCommand::Type::kStreamDone && c.id != caller) {
+    impersonations_refused_->inc();
+    spdlog::warn("refused a stream-done for {} sent by {}", c.id, caller);
+    return Status::PermissionDenied("a node may only report its own streams done");
+  }
+  return Status::OK();
+}
+
+Status ClusterMembership::admit_peer(const std::string& caller) const {
+  if (caller.empty()) return Status::OK();
+  const std::shared_ptr<const ClusterView> current = view();
+  const ClusterMetadata* metadata = current ? current->metadata.get() : nullptr;
+  if (metadata == nullptr || metadata->empty() || metadata->find(caller) != nullptr) {
+    return Status::OK();
+  }
+  strangers_refused_->inc();
+  return Status::PermissionDenied(caller + " is not a member of this cluster");
 }
 
 void ClusterMembership::route(MetaCommand command, bool relayed, std::function<void(Status)> done) {

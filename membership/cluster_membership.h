@@ -82,8 +82,20 @@ class ClusterMembership final : public Membership {
   Status start();
   void stop();
 
-  // Transport handler for kRaftMessage, kMetaRequest and kClusterProbe.
-  void handle_rpc(uint16_t method, std::string payload, Responder respond);
+  // Transport handler for kRaftMessage, kMetaRequest and kClusterProbe. `caller` is the node id the
+  // transport authenticated (mutual TLS), or empty without TLS. With one, identity is bound to the
+  // connection: a Raft message must be from the caller's raft id, a join must name the caller, a
+  // request relayed by a follower must come from a member (and a stream-done must be the caller's
+  // own). Anything else is refused with PermissionDenied and counted in
+  // chorus_security_refusals_total{reason="peer_identity"|"peer_not_member"}.
+  void handle_rpc(const std::string& caller, uint16_t method, std::string payload,
+                  Responder respond);
+  // For replica, stream and repair RPCs, from any thread: OK when `caller` is a member of the
+  // metadata this node knows, when this node knows none yet (it owns nothing, and a joiner must be
+  // reachable before its metadata arrives), or without TLS (empty caller). PermissionDenied,
+  // counted as reason="peer_not_member", otherwise: a node with a valid certificate that never
+  // joined, or already left, can neither write nor read replicas.
+  Status admit_peer(const std::string& caller) const;
 
   std::shared_ptr<const ClusterView> view() const override;
   void on_member_alive(std::function<void(const std::string& id)> listener) override;
@@ -101,7 +113,9 @@ class ClusterMembership final : public Membership {
   void bootstrap_with(std::vector<Member> members);
   void try_join();
   void leader_duties();
-  void handle_request(std::string payload, Responder respond);
+  void handle_request(const std::string& caller, std::string payload, Responder respond);
+  // On the strand: whether `caller` may send `command` (relayed or not); see handle_rpc.
+  Status check_request(const std::string& caller, const MetaCommand& command, bool relayed) const;
   void handle_probe(Responder respond);
   // Runs `command` on the leader: proposes here, or relays once to the leader.
   void route(MetaCommand command, bool relayed, std::function<void(Status)> done);
@@ -148,6 +162,8 @@ class ClusterMembership final : public Membership {
   Gauge* members_gauge_;
   Gauge* partitions_moving_gauge_;
   Counter* epochs_advanced_;
+  Counter* impersonations_refused_;
+  Counter* strangers_refused_;
 };
 
 }  // namespace chorus

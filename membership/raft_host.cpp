@@ -44,7 +44,8 @@ RaftHost::RaftHost(asio::io_context& io, Strand strand, Transport* transport,
       messages_dropped_(metrics->counter("chorus_raft_messages_dropped_total",
                                          "Raft messages not sent (no address) or undecodable")),
       snapshots_taken_(
-          metrics->counter("chorus_raft_snapshots_total", "Log compactions into a snapshot")) {}
+          metrics->counter("chorus_raft_snapshots_total", "Log compactions into a snapshot")),
+      impersonations_refused_(security_refusal_counter(metrics, "peer_identity")) {}
 
 RaftHost::~RaftHost() = default;
 
@@ -125,7 +126,8 @@ void RaftHost::on_tick() {
   leader_gauge_->set(raft_->role() == raft::Role::kLeader ? 1 : 0);
 }
 
-void RaftHost::handle_message(std::string payload, Responder respond) {
+void RaftHost::handle_message(std::string payload, Responder respond,
+                              std::optional<uint64_t> caller_raft_id) {
   Reader in(payload);
   std::string_view from;
   if (!in.get_length_prefixed(&from, kAddressBytesMax)) {
@@ -137,6 +139,13 @@ void RaftHost::handle_message(std::string payload, Responder respond) {
   if (!message.ok()) {
     messages_dropped_->inc();
     respond(message.status(), {});
+    return;
+  }
+  if (caller_raft_id && message->from != *caller_raft_id) {
+    impersonations_refused_->inc();
+    spdlog::warn("raft: refused a message claiming to be from raft id {} sent by raft id {}",
+                 message->from, *caller_raft_id);
+    respond(Status::PermissionDenied("raft message from another node's id"), {});
     return;
   }
   respond(Status::OK(), {});  // one-way: Raft tolerates loss, so nothing waits for the step

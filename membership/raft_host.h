@@ -76,8 +76,12 @@ class RaftHost {
   void start();
   void stop();
 
-  // Transport handler for RpcMethod::kRaftMessage (called on any thread).
-  void handle_message(std::string payload, Responder respond);
+  // Transport handler for RpcMethod::kRaftMessage (called on any thread). With `caller_raft_id`
+  // (the raft id of the node the transport authenticated), a message whose `from` is any other id
+  // is refused with PermissionDenied and counted as chorus_security_refusals_total{reason=
+  // "peer_identity"}: nobody can vote, campaign or append in another node's name.
+  void handle_message(std::string payload, Responder respond,
+                      std::optional<uint64_t> caller_raft_id);
 
   Status propose(std::string data);
   Status propose_conf_change(const raft::ConfChange& cc);
@@ -119,6 +123,7 @@ class RaftHost {
   Counter* messages_received_;
   Counter* messages_dropped_;
   Counter* snapshots_taken_;
+  Counter* impersonations_refused_;
 };
 
 }  // namespace chorus

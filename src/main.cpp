@@ -118,9 +118,10 @@ int main(int argc, char** argv) {
   app.add_option(
       "--gossip-key", o.gossip_key,
       "Gossip keyring: one base64 32-byte key a line, the first seals; re-read on SIGHUP");
-  app.add_option("--tls-cert", o.tls_cert,
-                 "PEM certificate (CN = --id) for HTTPS; with --tls-key and --tls-ca; re-read on "
-                 "SIGHUP");
+  app.add_option(
+      "--tls-cert", o.tls_cert,
+      "PEM certificate (CN = --id) for HTTPS and internode mutual TLS; with --tls-key and "
+      "--tls-ca; re-read on SIGHUP");
   app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
   app.add_option("--tls-ca", o.tls_ca, "PEM CA bundle the node's and peers' certificates chain to");
   app.add_flag("--insecure", o.insecure,

@@ -85,9 +85,7 @@ struct GossipMetrics {
         replayed(refused(r, "gossip_replayed")) {}
 
   static Counter* refused(MetricsRegistry* r, const char* reason) {
-    return r->counter("chorus_security_refusals_total",
-                      "Messages and requests refused by a security check, by reason",
-                      std::string("reason=\"") + reason + "\"");
+    return security_refusal_counter(r, reason);
   }
 
   static Counter* dropped(MetricsRegistry* r, const char* reason) {

@@ -180,7 +180,8 @@ HttpResponse status_response(const Status& status, const char* count_name, int c
                                 {count_name, count},
                                 {"required", required}});
     }
-    case Status::Code::kOk:  // a caller bug: OK outcomes never get here
+    case Status::Code::kPermissionDenied:  // a peer refused this node's identity: a cluster fault
+    case Status::Code::kOk:                // a caller bug: OK outcomes never get here
     case Status::Code::kCorruption:
     case Status::Code::kIOError:
       break;
@@ -254,10 +255,8 @@ KvApi::KvApi(KvService* service, KvApiOptions options, MetricsRegistry* metrics,
       owned_clock_(clock == nullptr ? std::make_unique<SystemClock>() : nullptr),
       clock_(clock == nullptr ? owned_clock_.get() : clock) {
   if (metrics_ == nullptr) return;
-  const std::string refusals = "chorus_security_refusals_total";
-  const std::string refusals_help = "Messages and requests refused by a security check, by reason";
-  unauthenticated_ = metrics_->counter(refusals, refusals_help, R"(reason="http_unauthenticated")");
-  forbidden_ = metrics_->counter(refusals, refusals_help, R"(reason="http_forbidden")");
+  unauthenticated_ = security_refusal_counter(metrics_, "http_unauthenticated");
+  forbidden_ = security_refusal_counter(metrics_, "http_forbidden");
   for (size_t op = 0; op < kOpCount; ++op) {
     auto op_metrics = std::make_unique<OpMetrics>();
     const std::string op_label = std::string("op=\"") + kOpNames[op] + "\"";

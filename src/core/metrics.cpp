@@ -96,4 +96,10 @@ std::string MetricsRegistry::render() const {
   return out;
 }
 
+Counter* security_refusal_counter(MetricsRegistry* registry, const std::string& reason) {
+  return registry->counter("chorus_security_refusals_total",
+                           "Messages and requests refused by a security check, by reason",
+                           "reason=\"" + reason + "\"");
+}
+
 }  // namespace chorus

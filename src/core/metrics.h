@@ -55,6 +55,12 @@ class Histogram {
   std::atomic<uint64_t> sum_us_{0};
 };
 
+class MetricsRegistry;
+
+// chorus_security_refusals_total{reason="<reason>"}: the one family every security check (HTTP
+// ACL, sealed gossip, internode TLS and identity) counts its refusals in.
+Counter* security_refusal_counter(MetricsRegistry* registry, const std::string& reason);
+
 class MetricsRegistry {
  public:
   // `name` is a Prometheus metric name (e.g. "chorus_requests_total"); `labels` is either empty or

@@ -22,6 +22,8 @@ const char* Status::code_name(Code code) {
       return "TooLarge";
     case Code::kBusy:
       return "Busy";
+    case Code::kPermissionDenied:
+      return "PermissionDenied";
   }
   return "Unknown";
 }

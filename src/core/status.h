@@ -23,10 +23,11 @@ class [[nodiscard]] Status {
     kCorruption,
     kIOError,
     kInvalidArgument,
-    kUnavailable,  // not enough replicas, peer unreachable, overloaded queue
-    kTimeout,      // a deadline passed
-    kTooLarge,     // a size limit was exceeded
-    kBusy,         // a bounded resource is full; retry later
+    kUnavailable,       // not enough replicas, peer unreachable, overloaded queue
+    kTimeout,           // a deadline passed
+    kTooLarge,          // a size limit was exceeded
+    kBusy,              // a bounded resource is full; retry later
+    kPermissionDenied,  // the caller's identity does not allow this (DESIGN.md §10)
   };
 
   Status() = default;
@@ -41,6 +42,9 @@ class [[nodiscard]] Status {
   static Status Timeout(std::string msg) { return Status(Code::kTimeout, std::move(msg)); }
   static Status TooLarge(std::string msg) { return Status(Code::kTooLarge, std::move(msg)); }
   static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
+  static Status PermissionDenied(std::string msg) {
+    return Status(Code::kPermissionDenied, std::move(msg));
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   bool is_not_found() const { return code_ == Code::kNotFound; }

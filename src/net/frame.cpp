@@ -20,7 +20,8 @@ static_assert(static_cast<uint8_t>(Status::Code::kUnavailable) == 5);
 static_assert(static_cast<uint8_t>(Status::Code::kTimeout) == 6);
 static_assert(static_cast<uint8_t>(Status::Code::kTooLarge) == 7);
 static_assert(static_cast<uint8_t>(Status::Code::kBusy) == 8);
-constexpr uint8_t kStatusCodeMax = 8;
+static_assert(static_cast<uint8_t>(Status::Code::kPermissionDenied) == 9);
+constexpr uint8_t kStatusCodeMax = 9;
 
 static_assert(kFrameBytesMax > kResponseHeaderBytes + kErrorMessageBytesMax,
               "an error response must always fit a frame");
@@ -84,6 +85,8 @@ Status make_status(Status::Code code, std::string message) {
       return Status::TooLarge(std::move(message));
     case Status::Code::kBusy:
       return Status::Busy(std::move(message));
+    case Status::Code::kPermissionDenied:
+      return Status::PermissionDenied(std::move(message));
   }
   return Status::Corruption("unknown status code: " + message);
 }

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 
 #include "net/connection_log.h"
+#include "security/tls.h"
 
 namespace chorus {
 
@@ -22,14 +23,24 @@ std::string endpoint_string(const boost::asio::ip::tcp::socket& socket) {
 
 FramedConnection::FramedConnection(boost::asio::ip::tcp::socket socket, Strand strand,
                                    size_t frame_bytes_max, size_t write_queue_frames_max,
-                                   Gauge* connections)
+                                   Gauge* connections, Tls tls)
     : socket_(std::move(socket)),
       strand_(std::move(strand)),
+      tls_options_(std::move(tls)),
+      handshake_timer_(strand_),
       decoder_(frame_bytes_max),
       write_queue_frames_max_(write_queue_frames_max),
       connections_(connections),
       remote_(endpoint_string(socket_)) {
+  if (tls_options_.context) {
+    tls_ = std::make_unique<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>(
+        std::move(socket_), *tls_options_.context);
+  }
   connections_->add(1);
+}
+
+boost::asio::ip::tcp::socket& FramedConnection::tcp() {
+  return tls_ ? tls_->next_layer() : socket_;
 }
 
 // The socket closes itself on destruction; the gauge was settled by close(). A connection destroyed
@@ -39,13 +50,61 @@ FramedConnection::~FramedConnection() = default;
 
 void FramedConnection::start() {
   boost::system::error_code ec;
-  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+  tcp().set_option(boost::asio::ip::tcp::no_delay(true), ec);
   if (ec) {
     // Not fatal: the connection works, only with Nagle's delays on small frames.
     log_connection_error("cannot set TCP_NODELAY on connection with " + remote_ + ": " +
                          ec.message());
   }
+  if (tls_) return handshake();
+  established_ = true;
   pump();
+  write_more();
+}
+
+void FramedConnection::handshake() {
+  handshake_timer_.expires_after(std::chrono::milliseconds(tls_options_.handshake_timeout_ms));
+  handshake_timer_.async_wait(boost::asio::bind_executor(
+      strand_, [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec == boost::asio::error::operation_aborted || self->established_) return;
+        // Closing the socket fails the handshake in progress; its handler then sees closed_.
+        const Status reason =
+            Status::Timeout("TLS handshake with " + self->remote_ + " took longer than " +
+                            std::to_string(self->tls_options_.handshake_timeout_ms) + " ms");
+        self->log_handshake_failure(reason);
+      }));
+  tls_->async_handshake(
+      tls_options_.side,
+      boost::asio::bind_executor(strand_,
+                                 [self = shared_from_this()](const boost::system::error_code& ec) {
+                                   self->on_handshake(ec);
+                                 }));
+}
+
+void FramedConnection::on_handshake(const boost::system::error_code& ec) {
+  handshake_timer_.cancel();
+  if (closed_) return;
+  if (ec) {
+    return log_handshake_failure(
+        Status::PermissionDenied("TLS handshake with " + remote_ + " failed: " + ec.message()));
+  }
+  // The contexts verify the peer's chain to the CA; its Common Name is the node id it may speak
+  // for.
+  peer_id_ = security::peer_common_name(tls_->native_handle());
+  if (peer_id_.empty()) {
+    return log_handshake_failure(
+        Status::PermissionDenied("TLS peer " + remote_ + " presented no certificate"));
+  }
+  established_ = true;
+  pump();
+  write_more();
+}
+
+void FramedConnection::log_handshake_failure(const Status& reason) {
+  if (closed_) return;
+  log_connection_error("closing connection with " + remote_ + ": " + reason.message());
+  on_handshake_failed(reason);
+  close(reason);
 }
 
 void FramedConnection::pump() {
@@ -65,23 +124,26 @@ void FramedConnection::pump() {
       return;
     }
   }
-  if (closed_ || reading_ || reading_paused()) return;
+  if (closed_ || !established_ || reading_ || reading_paused()) return;
   reading_ = true;
   const size_t want = std::max(kReadChunkBytes, decoder_.bytes_needed());
   char* data = decoder_.prepare(want);
-  socket_.async_read_some(
-      boost::asio::buffer(data, want),
-      boost::asio::bind_executor(
-          strand_, [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
-            self->on_read(ec, bytes);
-          }));
+  auto on_read = boost::asio::bind_executor(
+      strand_, [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
+        self->on_read(ec, bytes);
+      });
+  if (tls_) {
+    tls_->async_read_some(boost::asio::buffer(data, want), std::move(on_read));
+  } else {
+    socket_.async_read_some(boost::asio::buffer(data, want), std::move(on_read));
+  }
 }
 
 void FramedConnection::on_read(const boost::system::error_code& ec, size_t bytes) {
   reading_ = false;
   if (closed_) return;
   if (ec) {
-    if (ec == boost::asio::error::eof) {
+    if (ec == boost::asio::error::eof || ec == boost::asio::ssl::error::stream_truncated) {
       spdlog::debug("net: connection with {} closed by peer", remote_);
     } else {
       log_connection_error("read from " + remote_ + " failed: " + ec.message());
@@ -102,25 +164,32 @@ void FramedConnection::send(std::string frame) {
     return;
   }
   write_queue_.push_back(std::move(frame));
-  if (!writing_) write_more();
+  write_more();
 }
 
 void FramedConnection::write_more() {
-  if (closed_ || write_queue_.empty()) return;
-  std::vector<boost::asio::const_buffer> buffers;
+  if (closed_ || !established_ || writing_ || write_queue_.empty()) return;
   while (!write_queue_.empty() && write_batch_.size() < kWriteBatchFramesMax) {
     write_batch_.push_back(std::move(write_queue_.front()));
     write_queue_.pop_front();
   }
+  writing_ = true;
+  auto on_write = boost::asio::bind_executor(
+      strand_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+        self->on_write(ec);
+      });
+  if (tls_) {
+    // An SSL stream writes one buffer of a sequence per record: gathered, the batch costs one
+    // record per 16 KiB instead of a record and a syscall per frame.
+    tls_write_buffer_.clear();
+    for (const std::string& frame : write_batch_) tls_write_buffer_ += frame;
+    boost::asio::async_write(*tls_, boost::asio::buffer(tls_write_buffer_), std::move(on_write));
+    return;
+  }
+  std::vector<boost::asio::const_buffer> buffers;
   buffers.reserve(write_batch_.size());
   for (const std::string& frame : write_batch_) buffers.push_back(boost::asio::buffer(frame));
-  writing_ = true;
-  boost::asio::async_write(
-      socket_, buffers,
-      boost::asio::bind_executor(
-          strand_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-            self->on_write(ec);
-          }));
+  boost::asio::async_write(socket_, buffers, std::move(on_write));
 }
 
 void FramedConnection::on_write(const boost::system::error_code& ec) {
@@ -141,8 +210,11 @@ void FramedConnection::close(const Status& reason) {
   if (closed_) return;
   closed_ = true;
   // close() alone sends the FIN and cancels pending reads and writes (their handlers see closed_).
+  // No TLS close_notify: the peer treats a truncated stream like EOF, and a close must not wait on
+  // a peer that stopped reading.
   boost::system::error_code ec;
-  socket_.close(ec);
+  handshake_timer_.cancel();
+  tcp().close(ec);
   if (ec) spdlog::debug("net: closing socket to {}: {}", remote_, ec.message());
   write_queue_.clear();
   connections_->add(-1);

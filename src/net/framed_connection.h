@@ -1,5 +1,12 @@
 // FramedConnection: one TCP socket carrying RPC frames, the part inbound and outbound connections
-// share: a read loop feeding a FrameDecoder, and a bounded write queue sent in batches.
+// share: an optional TLS handshake, a read loop feeding a FrameDecoder, and a bounded write queue
+// sent in batches.
+//
+// TLS (DESIGN.md §10): given a context, the connection runs the handshake first, as the server or
+// the client side, within handshake_timeout_ms; frames queued meanwhile wait for it. The contexts a
+// node builds require a certificate from both sides that chains to the cluster's CA, so once the
+// handshake is done peer_id() is the Common Name of the other end's certificate: the node id the
+// transport vouches for. Without TLS peer_id() is empty.
 //
 // Internal to src/net. Always owned by shared_ptr: every pending I/O handler holds one, so the
 // socket and its buffers outlive any operation on them. Every method, and every virtual hook, runs
@@ -10,6 +17,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <deque>
 #include <memory>
@@ -31,16 +40,23 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // Frames gathered into one write (one syscall under load).
   static constexpr size_t kWriteBatchFramesMax = 64;
 
+  using TlsContextPtr = std::shared_ptr<boost::asio::ssl::context>;
+  struct Tls {
+    TlsContextPtr context;  // null: plain TCP
+    boost::asio::ssl::stream_base::handshake_type side = boost::asio::ssl::stream_base::server;
+    uint64_t handshake_timeout_ms = 0;
+  };
+
   // `socket` must be open and connected. `write_queue_frames_max` is the bound the owner guarantees
   // (pending calls, or requests in flight); exceeding it is treated as a broken invariant and
   // closes the connection. `connections` is incremented here and decremented on close.
   FramedConnection(boost::asio::ip::tcp::socket socket, Strand strand, size_t frame_bytes_max,
-                   size_t write_queue_frames_max, Gauge* connections);
+                   size_t write_queue_frames_max, Gauge* connections, Tls tls);
   virtual ~FramedConnection();
   FramedConnection(const FramedConnection&) = delete;
   FramedConnection& operator=(const FramedConnection&) = delete;
 
-  // Sets TCP_NODELAY and starts reading.
+  // Sets TCP_NODELAY, runs the TLS handshake if any, then starts reading and writing.
   void start();
   // Queues a frame to write. Dropped if the connection is closed.
   void send(std::string frame);
@@ -55,6 +71,9 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   const Strand& strand() const { return strand_; }
   // "ip:port" of the other end, for logs.
   const std::string& remote() const { return remote_; }
+  // The node id in the other end's certificate once the TLS handshake is done; empty without TLS.
+  const std::string& peer_id() const { return peer_id_; }
+  bool established() const { return established_; }
 
  protected:
   // A decoded frame. A non-OK Status closes the connection with that reason.
@@ -65,15 +84,26 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   virtual bool reading_paused() const { return false; }
   // `frames` queued frames reached the socket.
   virtual void on_frames_written(size_t frames) {}
+  // The TLS handshake failed or timed out (before on_closed with the same reason).
+  virtual void on_handshake_failed(const Status& reason) {}
 
  private:
+  void handshake();
+  void on_handshake(const boost::system::error_code& ec);
+  void log_handshake_failure(const Status& reason);
+  boost::asio::ip::tcp::socket& tcp();
   void pump();
   void on_read(const boost::system::error_code& ec, size_t bytes);
   void write_more();
   void on_write(const boost::system::error_code& ec);
 
-  boost::asio::ip::tcp::socket socket_;
+  boost::asio::ip::tcp::socket socket_;  // moved into tls_ when there is one
   Strand strand_;
+  Tls tls_options_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;
+  boost::asio::steady_timer handshake_timer_;
+  std::string tls_write_buffer_;  // with TLS a batch is one buffer: one record, not one per frame
+  std::string peer_id_;
   FrameDecoder decoder_;
   const size_t write_queue_frames_max_;
   Gauge* connections_;
@@ -82,6 +112,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   std::vector<std::string> write_batch_;  // frames owned by the write in progress
   bool reading_ = false;
   bool writing_ = false;
+  bool established_ = false;  // handshake done (at once without TLS)
   bool closed_ = false;
 };
 

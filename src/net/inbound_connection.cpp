@@ -12,7 +12,8 @@ InboundConnection::InboundConnection(boost::asio::ip::tcp::socket socket,
                                      FramedConnection::Strand strand,
                                      std::shared_ptr<TransportContext> context)
     : FramedConnection(std::move(socket), std::move(strand), context->options().frame_bytes_max,
-                       context->options().inbound_requests_in_flight_max, context->connections()),
+                       context->options().inbound_requests_in_flight_max, context->connections(),
+                       context->tls_for(boost::asio::ssl::stream_base::server)),
       context_(std::move(context)) {}
 
 Status InboundConnection::on_frame(Frame frame) {
@@ -35,7 +36,7 @@ void InboundConnection::invoke_handler(uint16_t method, std::string payload,
   // The handler is the replication layer's code, but an exception escaping here would unwind
   // through io_context::run() and take the node down: answer the caller and keep serving.
   try {
-    handler(method, std::move(payload), respond);
+    handler(peer_id(), method, std::move(payload), respond);
   } catch (const std::exception& e) {
     spdlog::error("net: RPC handler threw for method {}: {}", method, e.what());
     respond(Status::IOError(std::string("handler failed: ") + e.what()), {});
@@ -80,6 +81,10 @@ bool InboundConnection::reading_paused() const {
 void InboundConnection::on_frames_written(size_t frames) {
   in_flight_ -= std::min(frames, in_flight_);
   resume_reading();
+}
+
+void InboundConnection::on_handshake_failed(const Status&) {
+  context_->count_refused_handshake();
 }
 
 void InboundConnection::on_closed(const Status& reason) {

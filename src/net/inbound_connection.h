@@ -20,6 +20,8 @@ namespace chorus {
 
 class InboundConnection final : public FramedConnection {
  public:
+  // With TLS on the transport, the handshake runs first (as the server) and requests then carry
+  // the caller's certificate name.
   InboundConnection(boost::asio::ip::tcp::socket socket, FramedConnection::Strand strand,
                     std::shared_ptr<TransportContext> context);
 
@@ -28,6 +30,7 @@ class InboundConnection final : public FramedConnection {
   void on_closed(const Status& reason) override;
   bool reading_paused() const override;
   void on_frames_written(size_t frames) override;
+  void on_handshake_failed(const Status& reason) override;
 
  private:
   Responder make_responder(uint64_t request_id, uint16_t method);

@@ -15,7 +15,8 @@ OutboundLink::OutboundLink(boost::asio::ip::tcp::socket socket, FramedConnection
                            const std::shared_ptr<TransportContext>& context,
                            std::weak_ptr<Peer> peer)
     : FramedConnection(std::move(socket), std::move(strand), context->options().frame_bytes_max,
-                       context->options().pending_calls_per_peer_max, context->connections()),
+                       context->options().pending_calls_per_peer_max, context->connections(),
+                       context->tls_for(boost::asio::ssl::stream_base::client)),
       peer_(std::move(peer)) {}
 
 Status OutboundLink::on_frame(Frame frame) {

@@ -23,6 +23,10 @@ void Transport::set_handler(RpcHandler handler) {
   context_->set_handler(std::move(handler));
 }
 
+void Transport::set_tls(TransportTls tls) {
+  context_->set_tls(std::move(tls));
+}
+
 Status Transport::listen(const std::string& host_port) {
   if (context_->closed()) return Status::Unavailable("transport closed");
   {

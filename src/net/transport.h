@@ -30,11 +30,20 @@
 // and joining the threads is clean, and destroying the Transport after close() is safe even while
 // the io_context keeps running other work.
 //
+// Mutual TLS (set_tls, DESIGN.md §10): every connection, inbound and outbound, first runs a TLS
+// handshake in which both sides present a certificate chaining to the cluster's CA. The handler
+// then learns who is calling: the Common Name of the caller's certificate, its node id. The
+// transport only authenticates; what a caller may do is the handler's decision. A failed or slow
+// (tls_handshake_timeout_ms) inbound handshake closes the connection unanswered and is counted in
+// chorus_security_refusals_total{reason="peer_handshake"}; outbound, it fails the calls as
+// Unavailable and backs off like a failed connect.
+//
 // Errors: listen() returns a Status. A call's outcome is always delivered to its callback, exactly
 // once, as long as the io_context keeps running (see call()).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -68,6 +77,8 @@ struct TransportOptions {
   size_t inbound_requests_in_flight_max = 4096;
   // Resolving and connecting to a peer together, before queued calls fail with Unavailable.
   uint64_t connect_timeout_ms = 1000;
+  // TLS only: from TCP connect (or accept) to a finished handshake.
+  uint64_t tls_handshake_timeout_ms = 2000;
   uint64_t reconnect_backoff_min_ms = 50;
   uint64_t reconnect_backoff_max_ms = 2000;
 };
@@ -87,8 +98,19 @@ static_assert(TransportOptions{}.reconnect_backoff_min_ms <=
 // frame limit allows). A payload above the frame limit is answered with TooLarge instead. Answers
 // after the connection died are dropped; a second answer is ignored (logged as an error).
 using Responder = std::function<void(Status status, std::string payload)>;
-using RpcHandler = std::function<void(uint16_t method, std::string payload, Responder respond)>;
+// `caller` is the node id the caller's TLS certificate names, or empty on a transport without TLS
+// (where nobody is authenticated and a message's claims are all there is).
+using RpcHandler = std::function<void(const std::string& caller, uint16_t method,
+                                      std::string payload, Responder respond)>;
 using RpcCallback = std::function<void(Result<std::string> reply)>;
+
+// The TLS contexts for new connections, asked once per connection so that a rotation (a provider
+// returning a new context) reaches new connections while open ones keep theirs. Both are set or
+// neither; each must return a context that verifies the peer's certificate.
+struct TransportTls {
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> server;  // accepted connections
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> client;  // connections to peers
+};
 
 class TransportContext;
 class Listener;
@@ -107,6 +129,8 @@ class Transport {
   // Handles incoming requests. Set it before listen(); without one, requests are answered with
   // Unavailable.
   void set_handler(RpcHandler handler);
+  // Turns on mutual TLS. Set it before listen() and the first call(), or not at all.
+  void set_tls(TransportTls tls);
 
   // Binds and starts accepting on "host:port" ("127.0.0.1:7001"; port 0 picks a free port; an empty
   // host means all interfaces). InvalidArgument for a malformed address or a second listen();

@@ -33,8 +33,20 @@ TransportContext::TransportContext(boost::asio::io_context& io, TransportOptions
   }
   call_seconds_ = metrics->histogram("chorus_rpc_call_seconds",
                                      "Internode RPC call latency, from call() to completion.");
+  refused_handshakes_ = security_refusal_counter(metrics, "peer_handshake");
   connections_ = metrics->gauge("chorus_rpc_connections",
                                 "Open internode RPC connections, outbound and inbound.");
+}
+
+FramedConnection::Tls TransportContext::tls_for(
+    boost::asio::ssl::stream_base::handshake_type side) const {
+  FramedConnection::Tls tls;
+  const auto& provider = side == boost::asio::ssl::stream_base::server ? tls_.server : tls_.client;
+  if (!provider) return tls;
+  tls.context = provider();
+  tls.side = side;
+  tls.handshake_timeout_ms = options_.tls_handshake_timeout_ms;
+  return tls;
 }
 
 void TransportContext::record_call(

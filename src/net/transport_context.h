@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/metrics.h"
+#include "net/framed_connection.h"
 #include "net/transport.h"
 
 namespace chorus {
@@ -36,6 +37,12 @@ class TransportContext {
 
   void set_handler(RpcHandler handler) { handler_ = std::move(handler); }
   const RpcHandler& handler() const { return handler_; }
+  // Like the handler: written once before listen() and the first call.
+  void set_tls(TransportTls tls) { tls_ = std::move(tls); }
+  // The TLS settings for a new connection on `side` (no context: plain TCP).
+  FramedConnection::Tls tls_for(boost::asio::ssl::stream_base::handshake_type side) const;
+  // An inbound TLS handshake failed or timed out.
+  void count_refused_handshake() const { refused_handshakes_->inc(); }
 
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   // Returns true for the first caller only.
@@ -60,12 +67,14 @@ class TransportContext {
   boost::asio::io_context& io_;
   const TransportOptions options_;
   RpcHandler handler_;
+  TransportTls tls_;
   std::atomic<bool> closed_{false};
 
   std::unique_ptr<MetricsRegistry> own_metrics_;  // when the caller passed none
   Counter* calls_[5] = {};                        // indexed by CallOutcome
   Histogram* call_seconds_ = nullptr;
   Gauge* connections_ = nullptr;
+  Counter* refused_handshakes_ = nullptr;
 
   mutable std::mutex mu_;  // guards inbound_
   std::unordered_map<const InboundConnection*, std::weak_ptr<InboundConnection>> inbound_;

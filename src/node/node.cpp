@@ -251,26 +251,42 @@ Status Node::start() {
     CHORUS_RETURN_IF_ERROR(p.repair->open());
   }
 
-  p.transport->set_handler([&p](uint16_t method, std::string payload, Responder respond) {
-    switch (static_cast<RpcMethod>(method)) {
-      case RpcMethod::kRaftMessage:
-      case RpcMethod::kMetaRequest:
-      case RpcMethod::kClusterProbe:
-        return p.membership->handle_rpc(method, std::move(payload), std::move(respond));
-      case RpcMethod::kStreamPartition:
-        return p.stream_service->handle(std::move(payload), respond);
-      case RpcMethod::kReplicaWrite:
-        return p.replica->handle_write(std::move(payload), respond);
-      case RpcMethod::kReplicaRead:
-        return p.replica->handle_read(std::move(payload), respond);
-      case RpcMethod::kAntiEntropy:
-        if (p.repair) return p.repair->handle(std::move(payload), respond);
-        return respond(Status::Unavailable("anti-entropy is disabled on this node"), {});
-      case RpcMethod::kHello:  // retired with static membership
-        break;
-    }
-    respond(Status::InvalidArgument("unknown method " + std::to_string(method)), {});
-  });
+  if (p.tls) {
+    TransportTls tls;
+    tls.server = [tls = p.tls] { return tls->peer_server(); };
+    tls.client = [tls = p.tls] { return tls->peer_client(); };
+    p.transport->set_tls(std::move(tls));
+  }
+  p.transport->set_handler(
+      [&p](const std::string& caller, uint16_t method, std::string payload, Responder respond) {
+        const auto rpc = static_cast<RpcMethod>(method);
+        if (rpc == RpcMethod::kRaftMessage || rpc == RpcMethod::kMetaRequest ||
+            rpc == RpcMethod::kClusterProbe) {
+          return p.membership->handle_rpc(caller, method, std::move(payload), std::move(respond));
+        }
+        // Replica, stream and repair traffic only from members (DESIGN.md §10).
+        if (Status admitted = p.membership->admit_peer(caller); !admitted.ok()) {
+          return respond(std::move(admitted), {});
+        }
+        switch (rpc) {
+          case RpcMethod::kRaftMessage:
+          case RpcMethod::kMetaRequest:
+          case RpcMethod::kClusterProbe:
+            break;  // answered above
+          case RpcMethod::kStreamPartition:
+            return p.stream_service->handle(std::move(payload), respond);
+          case RpcMethod::kReplicaWrite:
+            return p.replica->handle_write(std::move(payload), respond);
+          case RpcMethod::kReplicaRead:
+            return p.replica->handle_read(std::move(payload), respond);
+          case RpcMethod::kAntiEntropy:
+            if (p.repair) return p.repair->handle(std::move(payload), respond);
+            return respond(Status::Unavailable("anti-entropy is disabled on this node"), {});
+          case RpcMethod::kHello:  // retired with static membership
+            break;
+        }
+        respond(Status::InvalidArgument("unknown method " + std::to_string(method)), {});
+      });
   CHORUS_RETURN_IF_ERROR(p.transport->listen(options_.peer_address));
 
   CoordinatorOptions coordinator_options;
@@ -369,21 +385,16 @@ Status Node::open_security() {
         security::TlsFiles{options_.tls_cert, options_.tls_key, options_.tls_ca, options_.id});
     if (!tls.ok()) return tls.status();
     p.tls = std::move(tls).value();
-    spdlog::info("TLS on: HTTPS on {} with {} (CA {})", options_.http_address, options_.tls_cert,
-                 options_.tls_ca);
+    spdlog::info("TLS on: HTTPS on {} and mutual TLS on {} with {} (CA {})", options_.http_address,
+                 options_.peer_address, options_.tls_cert, options_.tls_ca);
   }
-  if (!is_loopback_address(options_.http_address) || !is_loopback_address(options_.peer_address)) {
-    if (options_.insecure) {
-      spdlog::warn(
-          "--insecure: listening beyond loopback without full security; anyone who "
-          "reaches {} or {} may read and change the cluster",
-          options_.http_address, options_.peer_address);
-    }
-    // Until internode mutual TLS lands (issue 11), the peer port trusts whoever connects.
+  const bool beyond_loopback =
+      !is_loopback_address(options_.http_address) || !is_loopback_address(options_.peer_address);
+  if (beyond_loopback && options_.insecure && !(p.tls && p.acl && p.gossip_sealer)) {
     spdlog::warn(
-        "the internode TCP port {} is not authenticated yet: keep it on a network only "
-        "the nodes reach",
-        options_.peer_address);
+        "--insecure: listening beyond loopback without full security; anyone who reaches {} or "
+        "{} may read and change the cluster",
+        options_.http_address, options_.peer_address);
   }
   return Status::OK();
 }

@@ -250,6 +250,12 @@ Status LocalCluster::make_ca() {
   return write_file_atomically(tls_ca(), ca_.cert);
 }
 
+Result<security::PemPair> LocalCluster::issue_identity(
+    const std::string& common_name, const std::vector<std::string>& hosts) const {
+  if (!options_.tls) return Status::InvalidArgument("issue_identity without ClusterOptions::tls");
+  return security::issue_certificate(ca_, common_name, hosts, 30);
+}
+
 Status LocalCluster::issue_certificate(int i) {
   if (!options_.tls)
     return Status::InvalidArgument("issue_certificate without ClusterOptions::tls");
@@ -298,7 +304,7 @@ std::vector<std::string> LocalCluster::args_for(const NodeState& node) const {
       "--log-level", options_.log_level,
   };
   // clang-format on
-  if (options_.tls) {
+  if (options_.tls && node.cluster_tls) {
     args.insert(args.end(),
                 {"--tls-cert", tls_cert(i), "--tls-key", tls_key(i), "--tls-ca", tls_ca()});
   }
@@ -349,7 +355,7 @@ Status LocalCluster::start() {
   return Status::OK();
 }
 
-Result<int> LocalCluster::add_node(std::vector<std::string> extra_args) {
+Result<int> LocalCluster::add_node(std::vector<std::string> extra_args, bool cluster_tls) {
   if (root_.empty()) return Status::InvalidArgument("add_node before start()");
   if (size() >= kMaxNodes) return Status::InvalidArgument("the address block is full");
   const int i = size() + 1;
@@ -358,11 +364,12 @@ Result<int> LocalCluster::add_node(std::vector<std::string> extra_args) {
   node.address.host =
       "127." + std::to_string(block_x_) + "." + std::to_string(block_y_) + "." + std::to_string(i);
   node.extra_args = std::move(extra_args);
+  node.cluster_tls = cluster_tls;
   nodes_.push_back(std::move(node));
   std::error_code error;
   fs::create_directories(data_dir(i), error);
   if (error) return Status::IOError("creating " + data_dir(i) + ": " + error.message());
-  if (options_.tls) CHORUS_RETURN_IF_ERROR(issue_certificate(i));
+  if (options_.tls && cluster_tls) CHORUS_RETURN_IF_ERROR(issue_certificate(i));
   CHORUS_RETURN_IF_ERROR(start_node(nodes_.back()));
   return i;
 }

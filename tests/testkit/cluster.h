@@ -121,11 +121,17 @@ class LocalCluster {
   // Issues (again) node i's certificate from the cluster CA, e.g. to rotate it; the node reads it
   // on SIGHUP. Requires ClusterOptions::tls.
   Status issue_certificate(int i);
+  // A certificate from the cluster CA for any name (an identity the CA vouches for that is not a
+  // node of this cluster). Requires ClusterOptions::tls.
+  Result<security::PemPair> issue_identity(const std::string& common_name,
+                                           const std::vector<std::string>& hosts) const;
 
   // Adds node n<size()+1> on the next host of the block (same ports) and starts it with --seeds
   // listing every node and the cluster's original --bootstrap-expect, so it joins the running
-  // cluster. Requires start() first. Returns the new node's index.
-  Result<int> add_node(std::vector<std::string> extra_args = {});
+  // cluster. Requires start() first. Returns the new node's index. With `cluster_tls` false the
+  // node gets none of the cluster's TLS flags: a stranger with its own credentials (in
+  // extra_args) or none.
+  Result<int> add_node(std::vector<std::string> extra_args = {}, bool cluster_tls = true);
   // Waits for node i to exit on its own (a decommissioned node leaves); then the node no longer
   // counts as running (wait_ready skips it). Returns its exit status, or Timeout.
   Result<int> wait_exit(int i, int timeout_ms);
@@ -160,6 +166,7 @@ class LocalCluster {
     std::vector<std::string> extra_args;
     std::unique_ptr<Process> process;
     bool paused = false;
+    bool cluster_tls = true;
     int starts = 0;
   };
 

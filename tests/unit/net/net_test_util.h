@@ -84,7 +84,7 @@ inline uint64_t call_seconds_count(MetricsRegistry& metrics) {
 
 // An echo server: answers every request with "<method>:<payload>".
 inline RpcHandler echo_handler() {
-  return [](uint16_t method, std::string payload, Responder respond) {
+  return [](const std::string&, uint16_t method, std::string payload, Responder respond) {
     respond(Status::OK(), std::to_string(method) + ":" + payload);
   };
 }

@@ -68,7 +68,7 @@ TEST_CASE("call() refuses payloads that do not fit a frame with TooLarge") {
   TransportOptions options;
   options.frame_bytes_max = 1024;
   Transport server(runner.io(), options, nullptr);
-  server.set_handler([](uint16_t, std::string payload, Responder respond) {
+  server.set_handler([](const std::string&, uint16_t, std::string payload, Responder respond) {
     respond(Status::OK(), std::to_string(payload.size()));
   });
   REQUIRE(server.listen("127.0.0.1:0").ok());
@@ -92,7 +92,7 @@ TEST_CASE("a response that does not fit a frame reaches the caller as TooLarge")
   TransportOptions options;
   options.frame_bytes_max = 1024;
   Transport server(runner.io(), options, nullptr);
-  server.set_handler([](uint16_t, std::string, Responder respond) {
+  server.set_handler([](const std::string&, uint16_t, std::string, Responder respond) {
     respond(Status::OK(), std::string(2000, 'r'));
   });
   REQUIRE(server.listen("127.0.0.1:0").ok());
@@ -106,10 +106,11 @@ TEST_CASE("an error message longer than the frame allows is cut - not fatal to t
   TransportOptions options;
   options.frame_bytes_max = 1024;
   Transport server(runner.io(), options, nullptr);
-  server.set_handler([](uint16_t method, std::string payload, Responder respond) {
-    if (method == 2) return respond(Status::OK(), payload);
-    respond(Status::InvalidArgument(std::string(5000, 'm')), {});
-  });
+  server.set_handler(
+      [](const std::string&, uint16_t method, std::string payload, Responder respond) {
+        if (method == 2) return respond(Status::OK(), payload);
+        respond(Status::InvalidArgument(std::string(5000, 'm')), {});
+      });
   REQUIRE(server.listen("127.0.0.1:0").ok());
   MetricsRegistry client_metrics;
   Transport client(runner.io(), options, &client_metrics);
@@ -133,11 +134,12 @@ TEST_CASE("Busy once pending_calls_per_peer_max calls are queued or in flight") 
   };
   auto held = std::make_shared<Held>();
   Transport server(runner.io(), {}, nullptr);
-  server.set_handler([held](uint16_t method, std::string payload, Responder respond) {
-    if (method == 2) return respond(Status::OK(), payload);
-    std::lock_guard<std::mutex> lock(held->mu);
-    held->responders.push_back(std::move(respond));
-  });
+  server.set_handler(
+      [held](const std::string&, uint16_t method, std::string payload, Responder respond) {
+        if (method == 2) return respond(Status::OK(), payload);
+        std::lock_guard<std::mutex> lock(held->mu);
+        held->responders.push_back(std::move(respond));
+      });
   REQUIRE(server.listen("127.0.0.1:0").ok());
   TransportOptions options;
   options.pending_calls_per_peer_max = kPendingMax;

@@ -42,7 +42,7 @@ struct HeldRequests {
 };
 
 RpcHandler hold_handler(const std::shared_ptr<HeldRequests>& held) {
-  return [held](uint16_t, std::string payload, Responder respond) {
+  return [held](const std::string&, uint16_t, std::string payload, Responder respond) {
     std::lock_guard<std::mutex> lock(held->mu);
     held->requests.emplace_back(std::move(payload), std::move(respond));
     held->arrived.notify_all();
@@ -150,9 +150,10 @@ TEST_CASE("the remote handler's error status reaches the caller with code and me
   MetricsRegistry client_metrics;
   IoRunner runner;
   Transport server(runner.io(), {}, nullptr);
-  server.set_handler([](uint16_t method, std::string payload, Responder respond) {
-    respond(make_status(static_cast<Status::Code>(method), "failed: " + payload), "ignored");
-  });
+  server.set_handler(
+      [](const std::string&, uint16_t method, std::string payload, Responder respond) {
+        respond(make_status(static_cast<Status::Code>(method), "failed: " + payload), "ignored");
+      });
   REQUIRE(server.listen("127.0.0.1:0").ok());
   Transport client(runner.io(), {}, &client_metrics);
 
@@ -186,11 +187,12 @@ TEST_CASE("a call times out when the handler never answers - the late answer is 
   IoRunner runner;
   auto held = std::make_shared<HeldRequests>();
   Transport server(runner.io(), {}, nullptr);
-  server.set_handler(
-      [held, echo = test::echo_handler()](uint16_t method, std::string payload, Responder respond) {
-        if (method == 1) return hold_handler(held)(method, std::move(payload), std::move(respond));
-        echo(method, std::move(payload), std::move(respond));
-      });
+  server.set_handler([held, echo = test::echo_handler()](const std::string& caller, uint16_t method,
+                                                         std::string payload, Responder respond) {
+    if (method == 1)
+      return hold_handler(held)(caller, method, std::move(payload), std::move(respond));
+    echo(caller, method, std::move(payload), std::move(respond));
+  });
   REQUIRE(server.listen("127.0.0.1:0").ok());
   Transport client(runner.io(), {}, &client_metrics);
 
@@ -272,11 +274,13 @@ TEST_CASE("connection loss fails in-flight calls - calls succeed again once the 
 
   auto held = std::make_shared<HeldRequests>();
   auto server = std::make_unique<Transport>(runner.io(), TransportOptions{}, nullptr);
-  server->set_handler(
-      [held, echo = test::echo_handler()](uint16_t method, std::string payload, Responder respond) {
-        if (method == 1) return hold_handler(held)(method, std::move(payload), std::move(respond));
-        echo(method, std::move(payload), std::move(respond));
-      });
+  server->set_handler([held, echo = test::echo_handler()](const std::string& caller,
+                                                          uint16_t method, std::string payload,
+                                                          Responder respond) {
+    if (method == 1)
+      return hold_handler(held)(caller, method, std::move(payload), std::move(respond));
+    echo(caller, method, std::move(payload), std::move(respond));
+  });
   REQUIRE(server->listen("127.0.0.1:0").ok());
   const std::string address = server->local_address();
   REQUIRE(call_and_wait(client, address, 2, "up").ok());
