@@ -27,13 +27,6 @@ int connect_to(const NodeAddress& node) {
   return fd;
 }
 
-httplib::Client raw_client(const NodeAddress& node) {
-  httplib::Client c(node.host, node.http_port);
-  c.set_tcp_nodelay(true);
-  c.set_read_timeout(10, 0);
-  return c;
-}
-
 std::string error_code(const httplib::Result& r) {
   auto j = nlohmann::json::parse(r->body, nullptr, false);
   return j.is_object() ? j.value("error", "") : "<not json: " + r->body + ">";
@@ -46,7 +39,7 @@ TEST_CASE("Bad requests get JSON errors with the right status and the node stays
   options.extra_args = {"--max-value-bytes=1024"};
   LocalCluster cluster(options);
   start_or_fail(cluster);
-  httplib::Client c = raw_client(cluster.node(1));
+  httplib::Client c = raw_http_client(cluster, 1);
 
   auto put = [&](const std::string& path, const std::string& body, const char* type) {
     auto r = c.Put(path.c_str(), body, type);
@@ -84,7 +77,8 @@ TEST_CASE("Bad requests get JSON errors with the right status and the node stays
   REQUIRE(kv.get("after", 2).value == "fine");
 }
 
-TEST_CASE("A client that sends headers byte by byte and stops does not block others", "[cluster]") {
+TEST_CASE("A client that sends headers byte by byte and stops does not block others",
+          "[cluster][plain-http]") {
   LocalCluster cluster;
   start_or_fail(cluster);
   std::vector<int> slow;

@@ -2,6 +2,7 @@
 // a node's metrics.
 #pragma once
 
+#include <httplib.h>
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -29,6 +30,18 @@ inline void write_file(const std::string& path, const std::string& text) {
 
 inline KvClient client_for(const LocalCluster& cluster, int i) {
   return KvClient(cluster.node(i).host, cluster.node(i).http_port, cluster.client_options());
+}
+
+// An httplib client of node i for requests KvClient does not make (raw bodies, odd methods):
+// HTTPS and the admin token when the cluster has them.
+inline httplib::Client raw_http_client(const LocalCluster& cluster, int i) {
+  const ClientOptions options = cluster.client_options();
+  httplib::Client c(cluster.url(i));
+  if (!options.cacert.empty()) c.set_ca_cert_path(options.cacert.c_str());
+  if (!options.token.empty()) c.set_bearer_token_auth(options.token.c_str());
+  c.set_tcp_nodelay(true);
+  c.set_read_timeout(10, 0);
+  return c;
 }
 
 // Sum of every series of a Prometheus metric on one node (0 when absent).

@@ -23,7 +23,7 @@ void client_loop(const LocalCluster& cluster, int client, History* history,
                  const std::atomic<bool>* stop) {
   std::mt19937 rng(1000 + client);
   std::vector<KvClient> nodes;
-  ClientOptions fast;
+  ClientOptions fast = cluster.client_options();
   fast.read_timeout_ms = 4000;
   for (int i = 1; i <= 3; ++i)
     nodes.emplace_back(cluster.node(i).host, cluster.node(i).http_port, fast);

@@ -193,7 +193,7 @@ void client_loop(const LocalCluster& cluster, std::vector<int> coordinators, int
                  History* history, const std::atomic<bool>* stop) {
   std::mt19937 rng(2000 + client);
   std::vector<KvClient> nodes;
-  ClientOptions fast;
+  ClientOptions fast = cluster.client_options();
   fast.read_timeout_ms = 4000;
   for (int i : coordinators) {
     nodes.emplace_back(cluster.node(i).host, cluster.node(i).http_port, fast);

@@ -150,7 +150,8 @@ struct SecureFiles {
 
 }  // namespace
 
-TEST_CASE("security: the HTTP API refuses every request its ACL does not allow", "[cluster]") {
+TEST_CASE("security: the HTTP API refuses every request its ACL does not allow",
+          "[cluster][own-security]") {
   SecureFiles files;
   ClusterOptions options;
   options.extra_args = files.args();
@@ -251,7 +252,8 @@ TEST_CASE("security: the HTTP API refuses every request its ACL does not allow",
   }
 }
 
-TEST_CASE("security: ACL rotation by SIGHUP under load fails no request", "[cluster]") {
+TEST_CASE("security: ACL rotation by SIGHUP under load fails no request",
+          "[cluster][own-security]") {
   SecureFiles files;
   ClusterOptions options;
   options.extra_args = files.args();
@@ -328,7 +330,7 @@ TEST_CASE("security: ACL rotation by SIGHUP under load fails no request", "[clus
 }
 
 TEST_CASE("security: sealed gossip admits no rogue node and drops forged and replayed datagrams",
-          "[cluster]") {
+          "[cluster][own-security]") {
   SecureFiles files;
   LocalCluster cluster;
   for (int i = 1; i <= 3; ++i) cluster.set_node_args(i, files.args());
@@ -484,7 +486,7 @@ void expect_rogue_refused(SecureCluster& s, std::vector<std::string> rogue_args,
 
 TEST_CASE(
     "security: internode mutual TLS admits no rogue node and binds identity to the connection",
-    "[cluster]") {
+    "[cluster][own-security]") {
   SecureCluster s;
   REQUIRE(s.admin(1).put("k", "v", Quorum("all")).http_status == 200);
   REQUIRE(s.everywhere("k", "v"));

@@ -101,7 +101,7 @@ ClusterOptions tls_cluster() {
 
 }  // namespace
 
-TEST_CASE("tls: HTTPS serves verifying TLS 1.2+ clients only", "[cluster]") {
+TEST_CASE("tls: HTTPS serves verifying TLS 1.2+ clients only", "[cluster][own-security]") {
   LocalCluster cluster(tls_cluster());
   start_or_fail(cluster);
   const NodeAddress& n1 = cluster.node(1);
@@ -144,7 +144,7 @@ TEST_CASE("tls: HTTPS serves verifying TLS 1.2+ clients only", "[cluster]") {
 }
 
 TEST_CASE("tls: a node refuses to start on credentials that do not fit, with the reason",
-          "[cluster]") {
+          "[cluster][own-security]") {
   chorus::test::TempDir dir("chorus-tls");
   const security::PemPair ca = security::make_ca("test-ca", 1).value();
   const security::PemPair other_ca = security::make_ca("other-ca", 1).value();
@@ -201,7 +201,8 @@ TEST_CASE("tls: a node refuses to start on credentials that do not fit, with the
   }
 }
 
-TEST_CASE("tls: certificates rotate by SIGHUP under load with no failed request", "[cluster]") {
+TEST_CASE("tls: certificates rotate by SIGHUP under load with no failed request",
+          "[cluster][own-security]") {
   LocalCluster cluster(tls_cluster());
   start_or_fail(cluster);
   std::vector<std::string> old_prints;
@@ -261,7 +262,8 @@ TEST_CASE("tls: certificates rotate by SIGHUP under load with no failed request"
   for (int i = 1; i <= cluster.size(); ++i) CHECK(cluster.running(i));
 }
 
-TEST_CASE("tls: a flood of stalled handshakes does not starve other clients", "[cluster]") {
+TEST_CASE("tls: a flood of stalled handshakes does not starve other clients",
+          "[cluster][own-security]") {
   LocalCluster cluster(tls_cluster());
   start_or_fail(cluster);
   const NodeAddress& n1 = cluster.node(1);
@@ -288,7 +290,7 @@ TEST_CASE("tls: a flood of stalled handshakes does not starve other clients", "[
 }
 
 TEST_CASE("protected mode: a non-loopback listener needs TLS, an ACL and a gossip key",
-          "[cluster]") {
+          "[cluster][own-security]") {
   chorus::test::TempDir dir("chorus-protected");
   const std::string chorusd = LocalCluster::find_chorusd().value();
   const security::PemPair ca = security::make_ca("test-ca", 1).value();

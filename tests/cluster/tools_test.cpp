@@ -26,8 +26,11 @@ struct ToolRun {
   std::string output;  // stdout and stderr together
 };
 
-ToolRun run_tool(const std::string& binary, const std::vector<std::string>& args,
-                 const std::string& log_path) {
+// chorusctl against `cluster`, with the flags it needs to reach it (TLS, token).
+ToolRun run_tool(const std::string& binary, const LocalCluster& cluster,
+                 const std::vector<std::string>& command, const std::string& log_path) {
+  std::vector<std::string> args = cluster.chorusctl_args();
+  args.insert(args.end(), command.begin(), command.end());
   std::remove(log_path.c_str());
   auto process = Process::start(binary, args, log_path);
   REQUIRE(process.ok());
@@ -49,39 +52,39 @@ TEST_CASE("chorusctl writes, reads, deletes and shows status against a real clus
   start_or_fail(cluster);
   const std::string ctl = chorusctl_path();
   const std::string log = cluster.data_root() + "/chorusctl.log";
-  const std::string node = cluster.node(2).http_url();
+  const std::string node = cluster.url(2);
 
   ToolRun put =
-      run_tool(ctl, {"--node", node, "put", "user/42", "hello from ctl", "--w", "2"}, log);
+      run_tool(ctl, cluster, {"--node", node, "put", "user/42", "hello from ctl", "--w", "2"}, log);
   INFO(put.output);
   REQUIRE(put.exit_code == 0);
   // Written through node 2, visible through node 1's HTTP API under the same (slashed) key.
   REQUIRE(client_for(cluster, 1).get("user/42", 2).value == "hello from ctl");
 
-  ToolRun get = run_tool(ctl, {"--node", cluster.node(3).http_url(), "get", "user/42"}, log);
+  ToolRun get = run_tool(ctl, cluster, {"--node", cluster.url(3), "get", "user/42"}, log);
   REQUIRE(get.exit_code == 0);
   REQUIRE(get.output.find("hello from ctl") != std::string::npos);
 
-  ToolRun status = run_tool(ctl, {"--node", node, "status"}, log);
+  ToolRun status = run_tool(ctl, cluster, {"--node", node, "status"}, log);
   INFO(status.output);
   REQUIRE(status.exit_code == 0);
   for (const char* id : {"n1", "n2", "n3"}) REQUIRE(status.output.find(id) != std::string::npos);
   REQUIRE(status.output.find("alive") != std::string::npos);
 
-  REQUIRE(run_tool(ctl, {"--node", node, "del", "user/42"}, log).exit_code == 0);
-  ToolRun gone = run_tool(ctl, {"--node", node, "get", "user/42"}, log);
+  REQUIRE(run_tool(ctl, cluster, {"--node", node, "del", "user/42"}, log).exit_code == 0);
+  ToolRun gone = run_tool(ctl, cluster, {"--node", node, "get", "user/42"}, log);
   REQUIRE(gone.exit_code == 1);
   REQUIRE(gone.output.find("not found") != std::string::npos);
 
-  ToolRun repair = run_tool(ctl, {"--node", node, "repair"}, log);
+  ToolRun repair = run_tool(ctl, cluster, {"--node", node, "repair"}, log);
   INFO(repair.output);
   REQUIRE(repair.exit_code == 0);
   REQUIRE(repair.output.find("repair queued") != std::string::npos);
-  ToolRun repair_status = run_tool(ctl, {"--node", node, "repair-status"}, log);
+  ToolRun repair_status = run_tool(ctl, cluster, {"--node", node, "repair-status"}, log);
   INFO(repair_status.output);
   REQUIRE(repair_status.exit_code == 0);
   REQUIRE(repair_status.output.find("partitions") != std::string::npos);
-  ToolRun repair_json = run_tool(ctl, {"--node", node, "repair-status", "--json"}, log);
+  ToolRun repair_json = run_tool(ctl, cluster, {"--node", node, "repair-status", "--json"}, log);
   REQUIRE(repair_json.exit_code == 0);
   const auto doc = nlohmann::json::parse(repair_json.output, nullptr, false);
   REQUIRE(doc.is_object());
@@ -89,7 +92,7 @@ TEST_CASE("chorusctl writes, reads, deletes and shows status against a real clus
 
   // Nothing listens on port 1 of the cluster's block: a connection failure is exit code 2.
   ToolRun down =
-      run_tool(ctl, {"--node", "http://" + cluster.node(1).host + ":1", "get", "x"}, log);
+      run_tool(ctl, cluster, {"--node", "http://" + cluster.node(1).host + ":1", "get", "x"}, log);
   REQUIRE(down.exit_code == 2);
 }
 
@@ -110,17 +113,17 @@ TEST_CASE("chorusctl remove forces a dead member out and decommission lets a liv
   start_or_fail(cluster);
   const std::string ctl = chorusctl_path();
   const std::string log = cluster.data_root() + "/chorusctl.log";
-  const std::string node = cluster.node(1).http_url();
+  const std::string node = cluster.url(1);
   KvClient c1 = client_for(cluster, 1);
   for (int k = 0; k < 100; ++k) REQUIRE(c1.put("k" + std::to_string(k), "v", 2).ok());
 
-  ToolRun unknown = run_tool(ctl, {"--node", node, "decommission", "n9"}, log);
+  ToolRun unknown = run_tool(ctl, cluster, {"--node", node, "decommission", "n9"}, log);
   INFO(unknown.output);
   CHECK(unknown.exit_code == 1);
   CHECK(unknown.output.find("not a member") != std::string::npos);
 
   REQUIRE(cluster.kill(4, SIGKILL).ok());
-  ToolRun remove = run_tool(ctl, {"--node", node, "remove", "n4"}, log);
+  ToolRun remove = run_tool(ctl, cluster, {"--node", node, "remove", "n4"}, log);
   INFO(remove.output);
   REQUIRE(remove.exit_code == 0);
   CHECK(remove.output.find("remove of n4 accepted") != std::string::npos);
@@ -130,7 +133,7 @@ TEST_CASE("chorusctl remove forces a dead member out and decommission lets a liv
     FAIL("n4 was not removed");
   }
 
-  ToolRun leave = run_tool(ctl, {"--node", node, "decommission", "n3"}, log);
+  ToolRun leave = run_tool(ctl, cluster, {"--node", node, "decommission", "n3"}, log);
   INFO(leave.output);
   REQUIRE(leave.exit_code == 0);
   auto exited = cluster.wait_exit(3, 120'000);
@@ -184,7 +187,7 @@ TEST_CASE("A value written with ttl_s reads as absent once it expires", "[cluste
   LocalCluster cluster;
   start_or_fail(cluster);
   KvClient c = client_for(cluster, 1);
-  httplib::Client raw(cluster.node(1).host, cluster.node(1).http_port);
+  httplib::Client raw = raw_http_client(cluster, 1);
   auto put =
       raw.Put("/v1/kv/session", R"({"value": "short-lived", "ttl_s": 1})", "application/json");
   REQUIRE(put);

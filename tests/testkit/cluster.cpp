@@ -19,7 +19,10 @@
 #include <set>
 #include <sstream>
 
+#include "security/acl.h"
 #include "security/cert_issuer.h"
+#include "security/crypto.h"
+#include "security/gossip_seal.h"
 #include "tests/testkit/client.h"
 
 namespace chorus::testkit {
@@ -140,6 +143,9 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
   int block = BlockRegistry::instance().reserve(options_.nodes);
   block_x_ = block / 256;
   block_y_ = block % 256;
+  const char* secure = std::getenv("CHORUS_TEST_SECURE");
+  if (secure != nullptr && std::string(secure) == "1") options_.secure = true;
+  if (options_.secure) options_.tls = true;
   bootstrap_expect_ = options_.bootstrap_expect > 0 ? options_.bootstrap_expect : options_.nodes;
   nodes_.resize(static_cast<size_t>(options_.nodes));
   for (int i = 1; i <= options_.nodes; ++i) {
@@ -224,7 +230,39 @@ std::string LocalCluster::tls_key(int i) const {
 ClientOptions LocalCluster::client_options() const {
   ClientOptions options;
   options.cacert = tls_ca();
+  options.token = admin_token_;
   return options;
+}
+
+std::string LocalCluster::url(int i) const {
+  return (options_.tls ? "https://" : "http://") + node(i).http();
+}
+
+std::vector<std::string> LocalCluster::chorusctl_args() const {
+  std::vector<std::string> args;
+  if (options_.tls) args.insert(args.end(), {"--cacert", tls_ca()});
+  if (options_.secure) args.insert(args.end(), {"--token", admin_token_});
+  return args;
+}
+
+std::string LocalCluster::acl_file() const {
+  return options_.secure ? root_ + "/secure/acl.json" : "";
+}
+
+std::string LocalCluster::gossip_key_file() const {
+  return options_.secure ? root_ + "/secure/gossip.key" : "";
+}
+
+Status LocalCluster::make_secure_files() {
+  std::error_code error;
+  fs::create_directories(root_ + "/secure", error);
+  if (error) return Status::IOError("mkdir " + root_ + "/secure: " + error.message());
+  admin_token_ = security::generate_token();
+  const std::string acl = R"({"tokens": [{"name": "admin", "secret_sha256": ")" +
+                          security::to_hex(security::sha256(admin_token_)) +
+                          R"(", "admin": true}]})";
+  CHORUS_RETURN_IF_ERROR(write_file_atomically(acl_file(), acl + "\n"));
+  return write_file_atomically(gossip_key_file(), security::GossipKeyring::generate_key() + "\n");
 }
 
 Status write_file_atomically(const std::string& path, const std::string& text) {
@@ -308,6 +346,9 @@ std::vector<std::string> LocalCluster::args_for(const NodeState& node) const {
     args.insert(args.end(),
                 {"--tls-cert", tls_cert(i), "--tls-key", tls_key(i), "--tls-ca", tls_ca()});
   }
+  if (options_.secure && node.cluster_tls) {
+    args.insert(args.end(), {"--acl-file", acl_file(), "--gossip-key", gossip_key_file()});
+  }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   args.insert(args.end(), node.extra_args.begin(), node.extra_args.end());
   return args;
@@ -343,6 +384,7 @@ Status LocalCluster::start() {
   }
   if (root_.empty()) {
     CHORUS_RETURN_IF_ERROR(make_root());
+    if (options_.secure) CHORUS_RETURN_IF_ERROR(make_secure_files());
     if (options_.tls) {
       CHORUS_RETURN_IF_ERROR(make_ca());
       for (int i = 1; i <= size(); ++i) CHORUS_RETURN_IF_ERROR(issue_certificate(i));

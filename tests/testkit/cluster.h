@@ -67,6 +67,11 @@ struct ClusterOptions {
   // Issue a CA and a certificate per node (CN = its id, subjectAltName = its host) in
   // <data root>/tls, and start every node with --tls-cert/--tls-key/--tls-ca: HTTPS everywhere.
   bool tls = false;
+  // Everything protected mode asks for: TLS as above, plus an ACL file with one admin token and a
+  // gossip keyring (in <data root>/secure) on every node; client_options() then carries the
+  // token. CHORUS_TEST_SECURE=1 in the environment turns it on for every cluster: that is how
+  // ctest runs the cluster tests a second time with security on.
+  bool secure = false;
 };
 
 // Where one node listens.
@@ -116,8 +121,16 @@ class LocalCluster {
   std::string tls_ca() const;
   std::string tls_cert(int i) const;
   std::string tls_key(int i) const;
-  // Options for a KvClient of this cluster (the CA when TLS is on).
+  // Node i's HTTP API base URL: https:// with TLS.
+  std::string url(int i) const;
+  // The chorusctl flags that reach this cluster: --cacert with TLS, --token when secure.
+  std::vector<std::string> chorusctl_args() const;
+  // Options for a KvClient of this cluster (the CA when TLS is on, the admin token when secure).
   ClientOptions client_options() const;
+  // With ClusterOptions::secure: the admin token, the ACL file and the gossip keyring file.
+  const std::string& admin_token() const { return admin_token_; }
+  std::string acl_file() const;
+  std::string gossip_key_file() const;
   // Issues (again) node i's certificate from the cluster CA, e.g. to rotate it; the node reads it
   // on SIGHUP. Requires ClusterOptions::tls.
   Status issue_certificate(int i);
@@ -176,6 +189,7 @@ class LocalCluster {
   Status start_node(NodeState& node);
   Status make_root();
   Status make_ca();
+  Status make_secure_files();
 
   ClusterOptions options_;
   int bootstrap_expect_ = 0;  // the initial node count; nodes added later join instead
@@ -184,7 +198,8 @@ class LocalCluster {
   std::vector<NodeState> nodes_;
   std::string root_;  // empty until start()
   std::string binary_;
-  security::PemPair ca_;  // with ClusterOptions::tls, from start()
+  security::PemPair ca_;     // with ClusterOptions::tls, from start()
+  std::string admin_token_;  // with ClusterOptions::secure, from start()
   bool keep_data_ = false;
 };
 
