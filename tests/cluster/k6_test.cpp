@@ -3,6 +3,10 @@
 // read-your-writes run and a short load run must all pass their thresholds (exit 0). The
 // runner's end-of-test summary is printed to stdout so it lands in the ctest log.
 //
+// With a secure cluster (CHORUS_TEST_SECURE=1) the scripts reach the nodes over https:// with the
+// cluster's admin token (CHORUS_TOKEN) and the runner trusts the cluster CA (--cacert), as an
+// operator would run them against a protected deployment.
+//
 // NODE and CHORUS_SOURCE_DIR come from tests/cluster/CMakeLists.txt; without Node.js the tests
 // warn and pass vacuously rather than fail a machine that cannot run them.
 #include <signal.h>
@@ -59,13 +63,13 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-// Runs `node k6.mjs run -e CHORUS_URLS=<every node> [env...] tests/k6/<script>` and waits for it.
-// Only -e values reach __ENV (--include-system-env-vars=false), so the test environment cannot
-// change what runs.
+// Runs `node k6.mjs run -e CHORUS_URLS=<every node> [-e CHORUS_TOKEN=<admin token>] [env...]
+// [--cacert <cluster CA>] tests/k6/<script>` and waits for it. Only -e values reach __ENV
+// (--include-system-env-vars=false), so the test environment cannot change what runs.
 K6Run run_k6(const Runner& runner, const LocalCluster& cluster, const std::string& script,
              const std::vector<std::string>& env, int deadline_ms) {
   std::string urls;
-  for (int i = 1; i <= cluster.size(); ++i) urls += (i > 1 ? "," : "") + cluster.node(i).http_url();
+  for (int i = 1; i <= cluster.size(); ++i) urls += (i > 1 ? "," : "") + cluster.url(i);
   const std::string stem = script.substr(0, script.rfind('.'));
   const std::string log_path = cluster.data_root() + "/k6-" + stem + ".log";
   const std::string summary_path = cluster.data_root() + "/k6-" + stem + ".json";
@@ -76,10 +80,15 @@ K6Run run_k6(const Runner& runner, const LocalCluster& cluster, const std::strin
                                    summary_path,
                                    "-e",
                                    "CHORUS_URLS=" + urls};
+  // A secure node answers nothing but /v1/health and /v1/ready without a token.
+  if (!cluster.admin_token().empty()) {
+    args.insert(args.end(), {"-e", "CHORUS_TOKEN=" + cluster.admin_token()});
+  }
   for (const std::string& pair : env) {
     args.push_back("-e");
     args.push_back(pair);
   }
+  if (!cluster.tls_ca().empty()) args.insert(args.end(), {"--cacert", cluster.tls_ca()});
   args.push_back(runner.source_dir + "/tests/k6/" + script);
 
   auto process = Process::start(runner.node, args, log_path);

@@ -18,6 +18,7 @@ import {
   makeValue,
   serviceThresholds,
   startRun,
+  withAuth,
 } from './lib/chorus.js';
 
 const kVus = envInt('VUS', 20);
@@ -49,16 +50,21 @@ export default function (data) {
   const node = urls[Math.floor(Math.random() * urls.length)];
   const key = `${run}/load/${Math.floor(Math.random() * kKeys)}`;
   if (Math.random() * 100 < kWritePercent) {
-    const r = http.put(kvUrl(node, key), JSON.stringify({ value: makeValue(key, kValueBytes) }), {
-      ...kJsonParams,
-      tags: { name: 'PUT /v1/kv/{key}' },
-    });
+    const body = JSON.stringify({ value: makeValue(key, kValueBytes) });
+    const r = http.put(
+      kvUrl(node, key),
+      body,
+      withAuth({ ...kJsonParams, tags: { name: 'PUT /v1/kv/{key}' } }),
+    );
     if (check(r, { 'write: 200': (res) => res.status === 200 })) written.add(key);
   } else {
-    const r = http.get(kvUrl(node, key), {
-      tags: { name: 'GET /v1/kv/{key}' },
-      responseCallback: http.expectedStatuses(200, 404),
-    });
+    const r = http.get(
+      kvUrl(node, key),
+      withAuth({
+        tags: { name: 'GET /v1/kv/{key}' },
+        responseCallback: http.expectedStatuses(200, 404),
+      }),
+    );
     check(r, {
       'read: 200, or 404 for a key nobody wrote yet': (res) =>
         res.status === 200 || (res.status === 404 && !written.has(key)),

@@ -21,6 +21,7 @@ import {
   kvUrl,
   startRun,
   targets,
+  withAuth,
 } from './lib/chorus.js';
 
 const violations = new Counter('ryw_violations');
@@ -64,19 +65,23 @@ export default function (data) {
   const writer = urls[(vu + iteration) % urls.length];
   const reader = urls[(vu + iteration + 1) % urls.length];
 
-  const write = http.put(kvUrl(writer, key, 'w=quorum'), JSON.stringify({ value }), {
-    ...kJsonParams,
-    tags: { name: 'PUT /v1/kv/{key}?w=quorum' },
-  });
+  const write = http.put(
+    kvUrl(writer, key, 'w=quorum'),
+    JSON.stringify({ value }),
+    withAuth({ ...kJsonParams, tags: { name: 'PUT /v1/kv/{key}?w=quorum' } }),
+  );
   if (!check(write, { 'write acknowledged at w=quorum': (r) => r.status === 200 })) {
     writesFailed.add(1);
     return; // an unacknowledged write promises nothing
   }
 
-  const read = http.get(kvUrl(reader, key, 'r=quorum'), {
-    tags: { name: 'GET /v1/kv/{key}?r=quorum' },
-    responseCallback: http.expectedStatuses(200, 404),
-  });
+  const read = http.get(
+    kvUrl(reader, key, 'r=quorum'),
+    withAuth({
+      tags: { name: 'GET /v1/kv/{key}?r=quorum' },
+      responseCallback: http.expectedStatuses(200, 404),
+    }),
+  );
   if (read.status !== 200 && read.status !== 404) {
     readsFailed.add(1);
     check(read, { 'read through another node answers': () => false });

@@ -21,6 +21,7 @@ import {
   makeValue,
   serviceThresholds,
   startRun,
+  withAuth,
 } from './lib/chorus.js';
 
 const kKeysPerVu = Math.max(1, envInt('KEYS_PER_VU', 100));
@@ -50,25 +51,34 @@ export default function (data) {
   const reader = urls[(iteration + 1) % urls.length];
   const value = makeValue(`${key}@${iteration}`, kValueBytes);
 
-  const w = http.put(kvUrl(writer, key, 'w=quorum'), JSON.stringify({ value }), {
-    ...kJsonParams,
-    tags: { name: 'PUT /v1/kv/{key}' },
-  });
+  const w = http.put(
+    kvUrl(writer, key, 'w=quorum'),
+    JSON.stringify({ value }),
+    withAuth({ ...kJsonParams, tags: { name: 'PUT /v1/kv/{key}' } }),
+  );
   if (check(w, { 'write: 200': (r) => r.status === 200 })) {
-    const r = http.get(kvUrl(reader, key, 'r=quorum'), { tags: { name: 'GET /v1/kv/{key}' } });
+    const r = http.get(
+      kvUrl(reader, key, 'r=quorum'),
+      withAuth({ tags: { name: 'GET /v1/kv/{key}' } }),
+    );
     const fresh = r.status === 200 && r.json('value') === value;
     if (r.status === 200 && !fresh) staleReads.add(1);
     check(r, { 'read back through another node: the value written': () => fresh });
   }
   if (iteration % kDeleteEvery === kDeleteEvery - 1) {
-    const d = http.del(kvUrl(writer, key, 'w=quorum'), null, {
-      tags: { name: 'DELETE /v1/kv/{key}' },
-    });
+    const d = http.del(
+      kvUrl(writer, key, 'w=quorum'),
+      null,
+      withAuth({ tags: { name: 'DELETE /v1/kv/{key}' } }),
+    );
     check(d, { 'delete: 200': (r) => r.status === 200 });
-    const gone = http.get(kvUrl(reader, key, 'r=quorum'), {
-      tags: { name: 'GET /v1/kv/{key}' },
-      responseCallback: http.expectedStatuses(404),
-    });
+    const gone = http.get(
+      kvUrl(reader, key, 'r=quorum'),
+      withAuth({
+        tags: { name: 'GET /v1/kv/{key}' },
+        responseCallback: http.expectedStatuses(404),
+      }),
+    );
     check(gone, { 'read after delete: 404': (r) => r.status === 404 });
   }
   if (kSleepS > 0) sleep(kSleepS);

@@ -1,12 +1,28 @@
-// What the Chorus k6 scripts share: where the cluster is, how keys and values are made, and a
-// setup() step that waits for every node to be ready. Only the plain k6 API, so the scripts run
-// under real k6 and under tests/k6/runner alike.
+// What the Chorus k6 scripts share: where the cluster is, how requests authenticate, how keys and
+// values are made, and a setup() step that waits for every node to be ready. Only the plain k6
+// API, so the scripts run under real k6 and under tests/k6/runner alike.
+//
+// A secure cluster (HTTPS with a private CA, ACL tokens):
+//   CHORUS_TOKEN   an ACL token; withAuth() puts "Authorization: Bearer <token>" on every request,
+//                  as a secure node refuses everything but /v1/health and /v1/ready without one.
+//   CHORUS_CACERT  the PEM CA of https:// CHORUS_URLS. A script cannot hand k6 a CA (k6 verifies
+//                  against the system store, or SSL_CERT_FILE), so the scripts never read it:
+//                  the runner trusts it (as with --cacert); under real k6 set SSL_CERT_FILE.
 import http from 'k6/http';
 import { sleep } from 'k6';
 
 // The nodes of `./dev.sh cluster`.
 export const kDefaultUrls = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
 export const kJsonParams = { headers: { 'Content-Type': 'application/json' } };
+
+// `params` with the CHORUS_TOKEN bearer header added to its headers (other headers and params
+// such as tags, timeout and responseCallback kept); `params` itself without a token. Every
+// request of the scripts goes through it, so none reaches a secure node unauthenticated.
+export function withAuth(params = {}) {
+  const token = __ENV.CHORUS_TOKEN;
+  if (!token) return params;
+  return { ...params, headers: { ...params.headers, Authorization: `Bearer ${token}` } };
+}
 
 // CHORUS_URLS: comma-separated base URLs, one per node.
 export function targets() {
@@ -65,10 +81,10 @@ export function waitReady(urls, timeoutS = envNumber('READY_TIMEOUT_S', 30)) {
   const deadline = Date.now() + timeoutS * 1000;
   for (const url of urls) {
     for (;;) {
-      const r = http.get(`${url}/v1/ready`, {
-        timeout: '2s',
-        responseCallback: http.expectedStatuses(200, 503),
-      });
+      const r = http.get(
+        `${url}/v1/ready`,
+        withAuth({ timeout: '2s', responseCallback: http.expectedStatuses(200, 503) }),
+      );
       if (r.status === 200) break;
       if (Date.now() > deadline) {
         const last = `${r.status} ${r.error || r.body}`;

@@ -2,11 +2,13 @@
 // A k6-compatible runner for the Chorus k6 scripts, on Node.js 18+ with no npm packages:
 //
 //   node tests/k6/runner/k6.mjs run [--vus N] [--duration 30s] [--iterations N] [--stage 30s:10]...
-//                                   [-e KEY=VALUE]... [--summary-export file.json] script.js
+//                                   [-e KEY=VALUE]... [--summary-export file.json]
+//                                   [--cacert ca.pem] script.js
 //
 // The flags, the summary, the --summary-export document and the exit codes (99 thresholds
-// crossed, 107 script error, 104 bad options, 108 aborted, 105 interrupted) follow k6's. See
-// tests/k6/README.md for what the runner supports.
+// crossed, 107 script error, 104 bad options, 108 aborted, 105 interrupted) follow k6's; only
+// --cacert is the runner's own: k6 takes a private CA from SSL_CERT_FILE, which Node ignores.
+// See tests/k6/README.md for what the runner supports.
 
 import { Engine } from './lib/engine.mjs';
 import { ExitCode } from './lib/limits.mjs';
@@ -29,6 +31,11 @@ flags (as in k6):
       --insecure-skip-tls-verify  accept any TLS certificate
   -q, --quiet                     no header and no progress lines
   -v, --verbose                   also print console.debug()
+
+flags of this runner only:
+      --cacert FILE               also trust the PEM CA certificate(s) in FILE for https://
+                                  (default: CHORUS_CACERT in the script's env, if set; real k6
+                                  reads SSL_CERT_FILE instead)
 `;
 
 class UsageError extends Error {}
@@ -53,6 +60,7 @@ const kFlags = {
   '--no-thresholds': ['noThresholds', 'bool'],
   '--no-connection-reuse': ['noConnectionReuse', 'bool'],
   '--insecure-skip-tls-verify': ['insecureSkipTLSVerify', 'bool'],
+  '--cacert': ['cacert', 'string'],
   '-q': ['quiet', 'bool'],
   '--quiet': ['quiet', 'bool'],
   '-v': ['verbose', 'bool'],

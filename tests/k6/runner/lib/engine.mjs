@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { MessageChannel, Worker } from 'node:worker_threads';
 
 import { formatDuration } from './durations.mjs';
-import { HttpBridge } from './http_bridge.mjs';
+import { HttpBridge, trustedRoots } from './http_bridge.mjs';
 import {
   ExitCode,
   kAbortEvalIntervalMs,
@@ -299,6 +299,8 @@ export class Engine {
         `the script ${this.cli.script} could not be found`,
       );
     }
+    const warn = (m) => this.logger.requestWarning(m);
+    this.bridge = new HttpBridge(this.registry, warn, {}, this.trustedCa());
     this.setupVu = new VuHandle(this, 0);
     const info = await this.init(this.setupVu);
     if (!info.exports.default) {
@@ -328,8 +330,22 @@ export class Engine {
     return info.exports;
   }
 
+  // The roots https trusts: those of --cacert, else of CHORUS_CACERT in the script's __ENV, so that
+  // `-e CHORUS_CACERT=ca.pem`, which the scripts document but real k6 cannot apply, works here
+  // alone; null (Node's roots) without either. A file that cannot be used is a config error before
+  // any VU starts.
+  trustedCa() {
+    const fromFlag = this.cli.cacert !== undefined;
+    const file = fromFlag ? this.cli.cacert : this.env.CHORUS_CACERT;
+    if (!fromFlag && !file) return null;
+    try {
+      return trustedRoots(file, fromFlag ? `--cacert ${file}` : `CHORUS_CACERT=${file}`);
+    } catch (error) {
+      throw new RunError(ExitCode.invalidConfig, error.message);
+    }
+  }
+
   async init(vu) {
-    this.bridge ??= new HttpBridge(this.registry, (m) => this.logger.requestWarning(m));
     const result = await within(kInitTimeoutMs, vu.spawn());
     if (result === 'timeout') {
       throw new RunError(

@@ -6,9 +6,12 @@
 // has a deadline (params.timeout, default 60 s) covering connect, send and the whole body, and a
 // body size limit; failures come back as status 0 with k6's error_code numbers.
 
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 
 import {
   kBatchParallelDefault,
@@ -97,17 +100,43 @@ function bodyBuffer(body) {
   return Buffer.from(String(body), 'utf8');
 }
 
+// The roots the https agents trust with --cacert FILE: Node's own plus every PEM certificate in
+// FILE. Node's `ca` option replaces its roots rather than adding to them, hence both. Throws an
+// Error starting with `label` (how the user named the file) when the file cannot be read or holds
+// no valid certificate, so that a wrong path fails the run at start, not as a TLS error on every
+// request.
+export function trustedRoots(file, label = file) {
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`${label}: cannot read the CA file: ${error.message}`);
+  }
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (pems.length === 0) throw new Error(`${label}: no PEM certificate in the CA file`);
+  for (const pem of pems) {
+    try {
+      new X509Certificate(pem); // parsed only to be checked
+    } catch (error) {
+      throw new Error(`${label}: a certificate in the CA file does not parse: ${error.message}`);
+    }
+  }
+  return [...tls.rootCertificates, ...pems];
+}
+
 function isExpected(expected, status) {
   return expected.some(([min, max]) => status >= min && status <= max);
 }
 
 export class HttpBridge {
   // registry: metrics.Registry; warn(message): rate-limited warning log; options: the test's
-  // options (noConnectionReuse, insecureSkipTLSVerify, maxRedirects, batch).
-  constructor(registry, warn, options = {}) {
+  // options (noConnectionReuse, insecureSkipTLSVerify, maxRedirects, batch); ca: the roots https
+  // trusts (trustedRoots()), or null for Node's.
+  constructor(registry, warn, options = {}, ca = null) {
     this.registry = registry;
     this.warn = warn;
     this.options = options;
+    this.ca = ca;
     this.agents = new Map(); // VU key -> { http, https }
     // Keys of VU threads that were terminated: their late answers are not recorded.
     this.released = new Set();
@@ -129,6 +158,7 @@ export class HttpBridge {
         https: new https.Agent({
           ...common,
           rejectUnauthorized: !this.options.insecureSkipTLSVerify,
+          ...(this.ca !== null && { ca: this.ca }),
         }),
       };
       this.agents.set(key, agents);

@@ -1,9 +1,10 @@
-// Test helpers: a local HTTP server on 127.0.0.1 (port 0) and a way to run the runner as a
-// child process with a deadline.
+// Test helpers: a local HTTP(S) server on 127.0.0.1 (port 0), a self-signed certificate for it,
+// and a way to run the runner as a child process with a deadline.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,11 +18,12 @@ export function script(name) {
 }
 
 // Starts a server; handler(req, body, res) answers. Returns { url, port, requests, close }.
-// Requests whose handler never answers are held until close().
-export async function startServer(handler) {
+// Requests whose handler never answers are held until close(). With `tls` ({ key, cert }, PEM) it
+// speaks HTTPS.
+export async function startServer(handler, tls = null) {
   const held = new Set();
   const requests = [];
-  const server = http.createServer((req, res) => {
+  const onRequest = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -31,11 +33,12 @@ export async function startServer(handler) {
       res.on('close', () => held.delete(res));
       handler(req, body, res);
     });
-  });
+  };
+  const server = tls ? https.createServer(tls, onRequest) : http.createServer(onRequest);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     requests,
     close: async () => {
@@ -43,6 +46,28 @@ export async function startServer(handler) {
       server.closeAllConnections?.();
       await new Promise((resolve) => server.close(resolve));
     },
+  };
+}
+
+// A self-signed certificate for 127.0.0.1, made by the openssl CLI in `dir` (Node cannot issue
+// one): { key, cert } PEM texts and certPath, the certificate's file, which is its own CA. null
+// when openssl is not installed.
+export function selfSignedCertificate(dir) {
+  const keyPath = path.join(dir, 'key.pem');
+  const certPath = path.join(dir, 'cert.pem');
+  const args = ['req', '-x509', '-nodes', '-days', '1', '-keyout', keyPath, '-out', certPath];
+  args.push('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1');
+  args.push('-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
+  try {
+    execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  }
+  return {
+    key: fs.readFileSync(keyPath, 'utf8'),
+    cert: fs.readFileSync(certPath, 'utf8'),
+    certPath,
   };
 }
 

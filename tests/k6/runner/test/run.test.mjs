@@ -1,9 +1,20 @@
 // End-to-end: the runner as a child process against a local server, checking exit codes, the
 // summary export and what the server saw.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'node:test';
 
-import { closedPort, explain, runK6, script, startK6, startServer } from './helpers.mjs';
+import {
+  closedPort,
+  explain,
+  runK6,
+  script,
+  selfSignedCertificate,
+  startK6,
+  startServer,
+} from './helpers.mjs';
 
 function handler(req, body, res) {
   const url = new URL(req.url, 'http://x');
@@ -145,6 +156,41 @@ test('connection refused gives status 0 and counts in http_req_failed', async ()
   assert.equal(run.summary.metrics.http_req_failed.value, 1);
   assert.equal(run.summary.metrics.http_req_failed.passes, 3);
   assert.equal(run.summary.metrics.checks.fails, 0, explain(run));
+});
+
+test('--cacert, or CHORUS_CACERT in the env, makes https trust a private CA', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k6-runner-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const certificate = selfSignedCertificate(dir);
+  if (certificate === null) {
+    t.skip('openssl is not installed');
+    return;
+  }
+  const server = await startServer((req, body, res) => res.end('ok'), certificate);
+  t.after(() => server.close());
+  const notCa = path.join(dir, 'not-a-ca.pem');
+  fs.writeFileSync(notCa, 'no certificate here\n');
+  const base = ['-e', `BASE_URL=${server.url}`];
+  const [untrusted, flag, env, missing, empty] = await Promise.all([
+    runK6([...base, script('tls.js')]),
+    runK6([...base, '--cacert', certificate.certPath, script('tls.js')]),
+    runK6([...base, '-e', `CHORUS_CACERT=${certificate.certPath}`, script('tls.js')]),
+    runK6([...base, '--cacert', path.join(dir, 'missing.pem'), script('tls.js')]),
+    runK6([...base, '-e', `CHORUS_CACERT=${notCa}`, script('tls.js')]),
+  ]);
+  // Node's own roots do not vouch for the server: the check fails and the error says why.
+  assert.equal(untrusted.code, 99, explain(untrusted));
+  assert.match(untrusted.stderr, /self[- ]signed certificate/);
+  assert.equal(flag.code, 0, explain(flag));
+  assert.equal(flag.summary.metrics.checks.passes, 1);
+  assert.equal(env.code, 0, explain(env));
+  assert.equal(env.summary.metrics.checks.passes, 1);
+  // A CA that cannot be used stops the run before any request (exit 104, k6's bad options).
+  assert.equal(missing.code, 104, explain(missing));
+  assert.match(missing.stderr, /--cacert .*missing\.pem: cannot read the CA file: ENOENT/);
+  assert.equal(empty.code, 104, explain(empty));
+  assert.match(empty.stderr, /CHORUS_CACERT=.*not-a-ca\.pem: no PEM certificate in the CA file/);
+  assert.equal(server.requests.length, 2);
 });
 
 test('an error in the init context exits 107', async () => {

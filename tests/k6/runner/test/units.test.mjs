@@ -1,8 +1,14 @@
-// Unit tests of the pure parts: durations, sinks, percentiles, threshold parsing, options.
+// Unit tests of the pure parts: durations, sinks, percentiles, threshold parsing, options, and
+// the roots --cacert makes https trust.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'node:test';
+import tls from 'node:tls';
 
 import { formatDuration, parseDuration } from '../lib/durations.mjs';
+import { trustedRoots } from '../lib/http_bridge.mjs';
 import { parseMetricSelector, Registry, TrendSink } from '../lib/metrics.mjs';
 import { consolidate, rampingTarget } from '../lib/options.mjs';
 import { buildThresholds, evaluate, parseExpression } from '../lib/thresholds.mjs';
@@ -123,4 +129,22 @@ test('ramping adds a VU when the line reaches it and removes one when it drops b
   assert.equal(rampingTarget(plan, 4001), 5);
   assert.equal(rampingTarget(plan, 5000), 4);
   assert.equal(rampingTarget(plan, 9000), 1);
+});
+
+test('--cacert adds the certificates in its file to the default roots', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k6-runner-ca-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Two real certificates (any two of Node's roots) in one file, with text around them.
+  const [first, second] = tls.rootCertificates;
+  const file = path.join(dir, 'ca.pem');
+  fs.writeFileSync(file, `bundle\n${first}\n\n${second}\ntrailer\n`);
+  const roots = trustedRoots(file);
+  // Node's `ca` option alone would drop its roots, and with them every public server.
+  assert.equal(roots.length, tls.rootCertificates.length + 2);
+  assert.deepEqual(roots.slice(0, tls.rootCertificates.length), tls.rootCertificates);
+  assert.deepEqual(roots.slice(-2), [first.trim(), second.trim()]);
+  assert.throws(() => trustedRoots(path.join(dir, 'none.pem'), 'the CA'), /^Error: the CA: cannot/);
+  const mangled = path.join(dir, 'mangled.pem');
+  fs.writeFileSync(mangled, first.replace(/\n[A-Za-z0-9+/]{8}/, '\n'));
+  assert.throws(() => trustedRoots(mangled), /does not parse/);
 });
