@@ -100,11 +100,11 @@ function bodyBuffer(body) {
   return Buffer.from(String(body), 'utf8');
 }
 
-// The roots the https agents trust with --cacert FILE: Node's own plus every PEM certificate in
-// FILE. Node's `ca` option replaces its roots rather than adding to them, hence both. Throws an
-// Error starting with `label` (how the user named the file) when the file cannot be read or holds
-// no valid certificate, so that a wrong path fails the run at start, not as a TLS error on every
-// request.
+// The roots the https agents trust with --cacert FILE: Node's bundled roots (tls.rootCertificates,
+// which leaves out NODE_EXTRA_CA_CERTS) plus every PEM certificate in FILE. Node's `ca` option
+// replaces its roots rather than adding to them, hence both. Throws an Error starting with `label`
+// (how the user named the file) when the file cannot be read or holds no valid certificate, so
+// that a wrong path fails the run at start, not as a TLS error on every request.
 export function trustedRoots(file, label = file) {
   let text;
   try {
