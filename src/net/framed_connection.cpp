@@ -71,7 +71,7 @@ void FramedConnection::handshake() {
         const Status reason =
             Status::Timeout("TLS handshake with " + self->remote_ + " took longer than " +
                             std::to_string(self->tls_options_.handshake_timeout_ms) + " ms");
-        self->log_handshake_failure(reason);
+        self->fail_handshake(reason);
       }));
   tls_->async_handshake(
       tls_options_.side,
@@ -85,14 +85,14 @@ void FramedConnection::on_handshake(const boost::system::error_code& ec) {
   handshake_timer_.cancel();
   if (closed_) return;
   if (ec) {
-    return log_handshake_failure(
+    return fail_handshake(
         Status::PermissionDenied("TLS handshake with " + remote_ + " failed: " + ec.message()));
   }
   // The contexts verify the peer's chain to the CA; its Common Name is the node id it may speak
   // for.
   peer_id_ = security::peer_common_name(tls_->native_handle());
   if (peer_id_.empty()) {
-    return log_handshake_failure(
+    return fail_handshake(
         Status::PermissionDenied("TLS peer " + remote_ + " presented no certificate"));
   }
   established_ = true;
@@ -100,7 +100,7 @@ void FramedConnection::on_handshake(const boost::system::error_code& ec) {
   write_more();
 }
 
-void FramedConnection::log_handshake_failure(const Status& reason) {
+void FramedConnection::fail_handshake(const Status& reason) {
   if (closed_) return;
   log_connection_error("closing connection with " + remote_ + ": " + reason.message());
   on_handshake_failed(reason);

@@ -90,7 +90,8 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
  private:
   void handshake();
   void on_handshake(const boost::system::error_code& ec);
-  void log_handshake_failure(const Status& reason);
+  // Logs, tells the subclass (on_handshake_failed) and closes with `reason`.
+  void fail_handshake(const Status& reason);
   boost::asio::ip::tcp::socket& tcp();
   void pump();
   void on_read(const boost::system::error_code& ec, size_t bytes);

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <httplib.h>
@@ -89,12 +90,19 @@ std::string error_of(const httplib::Result& r) {
   return j.is_object() ? j.value("error", "") : "<not json: " + r->body + ">";
 }
 
-// One series ("name{labels}") of node i's /metrics, scraped with the admin token; 0 when absent.
+// Node i's API with the admin token (over HTTPS when the cluster has TLS).
+KvClient admin_client(const LocalCluster& cluster, int i) {
+  ClientOptions options = cluster.client_options();
+  options.token = kAdmin;
+  return KvClient(cluster.node(i).host, cluster.node(i).http_port, options);
+}
+
+// One series ("name{labels}") of node i's /metrics, scraped with the admin token; 0 when absent,
+// -1 when unreadable.
 double series(const LocalCluster& cluster, int i, const std::string& name_and_labels) {
-  httplib::Client c = http_client(cluster.node(i), kAdmin);
-  auto r = c.Get("/metrics");
-  if (!r || r->status != 200) return -1;
-  const std::string& body = r->body;
+  JsonReply r = admin_client(cluster, i).get_raw("/metrics");
+  if (r.http_status != 200) return -1;
+  const std::string& body = r.body;
   size_t pos = 0;
   while ((pos = body.find(name_and_labels + " ", pos)) != std::string::npos) {
     if (pos == 0 || body[pos - 1] == '\n') {
@@ -123,16 +131,20 @@ void send_udp(const NodeAddress& to, const std::string& bytes) {
   REQUIRE(sent == static_cast<ssize_t>(bytes.size()));
 }
 
-bool is_member(const LocalCluster& cluster, int asked, const std::string& id) {
-  httplib::Client c = http_client(cluster.node(asked), kAdmin);
-  auto r = c.Get("/v1/cluster");
-  if (!r || r->status != 200) return false;
-  const auto j = nlohmann::json::parse(r->body, nullptr, false);
-  if (!j.is_object() || !j.contains("members")) return false;
-  for (const auto& m : j["members"]) {
+// Whether node `asked` lists `id` as a member; nullopt when its /v1/cluster cannot be read.
+std::optional<bool> lists_member(const LocalCluster& cluster, int asked, const std::string& id) {
+  JsonReply r = admin_client(cluster, asked).get_json("/v1/cluster");
+  if (r.http_status != 200 || !r.json.is_object() || !r.json.contains("members")) {
+    return std::nullopt;
+  }
+  for (const auto& m : r.json["members"]) {
     if (m.value("id", "") == id) return true;
   }
   return false;
+}
+
+bool is_member(const LocalCluster& cluster, int asked, const std::string& id) {
+  return lists_member(cluster, asked, id).value_or(false);
 }
 
 struct SecureFiles {
@@ -409,24 +421,9 @@ struct SecureCluster {
     for (int i = 1; i <= 3; ++i) cluster.set_node_args(i, files.args());
     start_or_fail(cluster);
   }
-  KvClient admin(int i) const {
-    ClientOptions options = cluster.client_options();
-    options.token = kAdmin;
-    return KvClient(cluster.node(i).host, cluster.node(i).http_port, options);
-  }
-  // One series ("name{labels}") of node i's /metrics; 0 when absent, -1 when unreadable.
+  KvClient admin(int i) const { return admin_client(cluster, i); }
   double series_of(int i, const std::string& name_and_labels) const {
-    JsonReply r = admin(i).get_raw("/metrics");
-    if (r.http_status != 200) return -1;
-    size_t pos = 0;
-    while ((pos = r.body.find(name_and_labels + " ", pos)) != std::string::npos) {
-      if (pos == 0 || r.body[pos - 1] == '\n') {
-        const size_t value = pos + name_and_labels.size() + 1;
-        return std::stod(r.body.substr(value, r.body.find('\n', value) - value));
-      }
-      pos += name_and_labels.size();
-    }
-    return 0;
+    return series(cluster, i, name_and_labels);
   }
   double refused(const char* reason) const {
     double total = 0;
@@ -435,11 +432,7 @@ struct SecureCluster {
   }
   bool member_anywhere(const std::string& id) const {
     for (int i = 1; i <= 3; ++i) {
-      JsonReply r = admin(i).get_json("/v1/cluster");
-      if (r.http_status != 200 || !r.json.contains("members")) return true;  // cannot tell: fail
-      for (const auto& m : r.json["members"]) {
-        if (m.value("id", "") == id) return true;
-      }
+      if (lists_member(cluster, i, id).value_or(true)) return true;  // cannot tell: fail
     }
     return false;
   }
