@@ -124,6 +124,9 @@ int main(int argc, char** argv) {
       "--tls-ca; re-read on SIGHUP");
   app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
   app.add_option("--tls-ca", o.tls_ca, "PEM CA bundle the node's and peers' certificates chain to");
+  app.add_option("--security-reload-check-s", o.security_reload_check_s,
+                 "Also re-read the ACL, gossip key and TLS files when their contents change, "
+                 "checked every N seconds (0 = only on SIGHUP)");
   app.add_flag("--insecure", o.insecure,
                "allow non-loopback --http/--peer without TLS, --acl-file and --gossip-key");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");

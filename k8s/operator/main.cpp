@@ -1,5 +1,6 @@
-// chorus-operator: reconciles ChorusCluster objects into the Services, PodDisruptionBudget and
-// StatefulSet that run Chorus, scaling and upgrading one member at a time (operator.h).
+// chorus-operator: reconciles ChorusCluster objects into the Secrets, Services,
+// PodDisruptionBudget, NetworkPolicy and StatefulSet that run Chorus securely, scaling and
+// upgrading one member at a time (operator.h).
 //
 // Configuration: in a pod, the service account (in-cluster config); elsewhere --kubeconfig (or
 // $KUBECONFIG). SIGTERM/SIGINT release the leader lease and exit 0; losing the lease exits 1.
@@ -49,7 +50,9 @@ int render_objects(const std::string& path) {
   }
   const nlohmann::json objects[] = {op::headless_service(*cluster), op::client_service(*cluster),
                                     op::pod_disruption_budget(*cluster),
+                                    op::network_policy(*cluster),
                                     op::stateful_set(*cluster, cluster->replication_factor)};
+  // The Secrets (credentials.h) are left out: they hold keys made at run time.
   for (const nlohmann::json& o : objects) std::printf("---\n%s\n", o.dump(2).c_str());
   return 0;
 }
@@ -89,6 +92,14 @@ int main(int argc, char** argv) {
   app.add_option("--chorus-port", options.chorus_http_port, "Chorus HTTP port on each pod")
       ->check(CLI::Range(1, 65535));
   app.add_option("--watch-timeout-s", options.watch_timeout_s)->check(CLI::Range(5, 3600));
+  app.add_option("--cert-days", options.certs.cert_days,
+                 "validity of the pod certificates the operator issues")
+      ->check(CLI::Range(2u, 3650u))
+      ->capture_default_str();
+  app.add_option("--cert-renew-before-days", options.certs.renew_before_days,
+                 "renew a pod certificate this many days before it expires")
+      ->check(CLI::Range(1u, 3649u))
+      ->capture_default_str();
   app.add_option("--log-level", log_level)
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   try {
@@ -100,6 +111,10 @@ int main(int argc, char** argv) {
   if (!render.empty()) return render_objects(render);
   if (!(retry_period_s < renew_deadline_s && renew_deadline_s < lease_duration_s)) {
     spdlog::error("need --retry-period-s < --renew-deadline-s < --lease-duration-s");
+    return 2;
+  }
+  if (options.certs.renew_before_days >= options.certs.cert_days) {
+    spdlog::error("need --cert-renew-before-days < --cert-days (or every pass would renew)");
     return 2;
   }
   options.lease = {lease_duration_s * 1000, renew_deadline_s * 1000, retry_period_s * 1000};

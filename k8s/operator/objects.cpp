@@ -1,5 +1,7 @@
 #include "k8s/operator/objects.h"
 
+#include "k8s/operator/credentials.h"
+
 namespace chorus::op {
 
 namespace {
@@ -40,7 +42,9 @@ json selector(const ChorusCluster& c) {
   return {{"app.kubernetes.io/name", "chorus"}, {kInstanceLabel, c.name}};
 }
 
-json metadata(const ChorusCluster& c, const std::string& name) {
+}  // namespace
+
+json owned_metadata(const ChorusCluster& c, const std::string& name) {
   return {{"name", name},
           {"namespace", c.namespace_},
           {"labels", labels(c)},
@@ -51,6 +55,8 @@ json metadata(const ChorusCluster& c, const std::string& name) {
                                             {"controller", true},
                                             {"blockOwnerDeletion", true}}})}};
 }
+
+namespace {
 
 Status positive(const json& spec, const char* field, int* out, int min, int max) {
   if (!spec.contains(field)) return Status::OK();
@@ -127,7 +133,7 @@ json headless_service(const ChorusCluster& c) {
                    {{"name", "peer-udp"}, {"port", kChorusPeerPort}, {"protocol", "UDP"}}});
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
-          {"metadata", metadata(c, headless_service_name(c))},
+          {"metadata", owned_metadata(c, headless_service_name(c))},
           {"spec",
            {{"clusterIP", "None"},
             // Peers must resolve each other before they are ready: readiness needs the ring.
@@ -139,7 +145,7 @@ json headless_service(const ChorusCluster& c) {
 json client_service(const ChorusCluster& c) {
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
-          {"metadata", metadata(c, c.name)},
+          {"metadata", owned_metadata(c, c.name)},
           {"spec",
            {{"type", "ClusterIP"},
             {"selector", selector(c)},
@@ -152,7 +158,7 @@ json client_service(const ChorusCluster& c) {
 json pod_disruption_budget(const ChorusCluster& c) {
   return {{"apiVersion", "policy/v1"},
           {"kind", "PodDisruptionBudget"},
-          {"metadata", metadata(c, c.name)},
+          {"metadata", owned_metadata(c, c.name)},
           {"spec", {{"maxUnavailable", 1}, {"selector", {{"matchLabels", selector(c)}}}}}};
 }
 
@@ -161,9 +167,14 @@ json stateful_set(const ChorusCluster& c, int replicas) {
                      "--read-quorum", std::to_string(c.read_quorum), "--write-quorum",
                      std::to_string(c.write_quorum), "--bootstrap-expect",
                      std::to_string(c.replication_factor),
-                     // Until the operator issues the TLS, ACL and gossip Secrets (issue 11), pods
-                     // listen on their pod addresses without them: protected mode needs the flag.
-                     "--insecure"};
+                     // The Secrets the operator issues (credentials.h); the kubelet expands
+                     // $(POD_NAME) to this pod's name, so each pod presents its own certificate.
+                     "--tls-cert", std::string(kTlsMountPath) + "/$(POD_NAME).pem", "--tls-key",
+                     std::string(kTlsMountPath) + "/$(POD_NAME)-key.pem", "--tls-ca",
+                     std::string(kTlsMountPath) + "/ca.pem", "--gossip-key",
+                     std::string(kGossipMountPath) + "/gossip.key", "--acl-file",
+                     std::string(kAclMountPath) + "/acl.json", "--security-reload-check-s",
+                     std::to_string(kSecurityReloadCheckS)};
   json env = json::array(
       {{{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}},
        {{"name", "POD_NAMESPACE"},
@@ -181,11 +192,11 @@ json stateful_set(const ChorusCluster& c, int replicas) {
             {{"name", "peer-tcp"}, {"containerPort", kChorusPeerPort}, {"protocol", "TCP"}},
             {{"name", "peer-udp"}, {"containerPort", kChorusPeerPort}, {"protocol", "UDP"}}})},
       {"readinessProbe",
-       {{"httpGet", {{"path", "/v1/ready"}, {"port", "http"}}},
+       {{"httpGet", {{"path", "/v1/ready"}, {"port", "http"}, {"scheme", "HTTPS"}}},
         {"periodSeconds", 2},
         {"failureThreshold", 3}}},
       {"livenessProbe",
-       {{"httpGet", {{"path", "/v1/health"}, {"port", "http"}}},
+       {{"httpGet", {{"path", "/v1/health"}, {"port", "http"}, {"scheme", "HTTPS"}}},
         {"initialDelaySeconds", 10},
         {"periodSeconds", 10},
         {"failureThreshold", 6}}},
@@ -196,19 +207,30 @@ json stateful_set(const ChorusCluster& c, int replicas) {
        {{"allowPrivilegeEscalation", false},
         {"readOnlyRootFilesystem", true},
         {"capabilities", {{"drop", {"ALL"}}}}}},
-      {"volumeMounts", json::array({{{"name", "data"}, {"mountPath", "/data"}}})}};
+      {"volumeMounts",
+       json::array({{{"name", "data"}, {"mountPath", "/data"}},
+                    {{"name", "tls"}, {"mountPath", kTlsMountPath}, {"readOnly", true}},
+                    {{"name", "gossip"}, {"mountPath", kGossipMountPath}, {"readOnly", true}},
+                    {{"name", "acl"}, {"mountPath", kAclMountPath}, {"readOnly", true}}})}};
+  // Readable by the pod's group (fsGroup) only.
+  const auto secret_volume = [](const char* name, const std::string& secret) {
+    return json{{"name", name}, {"secret", {{"secretName", secret}, {"defaultMode", 0440}}}};
+  };
   json pod_spec = {
       {"terminationGracePeriodSeconds", 30},
       {"securityContext",
        {{"runAsNonRoot", true}, {"runAsUser", 10001}, {"runAsGroup", 10001}, {"fsGroup", 10001}}},
-      {"containers", json::array({container})}};
+      {"containers", json::array({container})},
+      {"volumes", json::array({secret_volume("tls", tls_secret_name(c)),
+                               secret_volume("gossip", gossip_secret_name(c)),
+                               secret_volume("acl", acl_secret_name(c))})}};
   json claim = {{"metadata", {{"name", "data"}}},
                 {"spec",
                  {{"accessModes", {"ReadWriteOnce"}},
                   {"resources", {{"requests", {{"storage", c.storage}}}}}}}};
   return {{"apiVersion", "apps/v1"},
           {"kind", "StatefulSet"},
-          {"metadata", metadata(c, c.name)},
+          {"metadata", owned_metadata(c, c.name)},
           {"spec",
            {{"serviceName", headless_service_name(c)},
             {"replicas", replicas},
@@ -221,6 +243,24 @@ json stateful_set(const ChorusCluster& c, int replicas) {
             {"selector", {{"matchLabels", selector(c)}}},
             {"template", {{"metadata", {{"labels", labels(c)}}}, {"spec", pod_spec}}},
             {"volumeClaimTemplates", json::array({claim})}}}};
+}
+
+json network_policy(const ChorusCluster& c) {
+  const json peer_ports = json::array({{{"port", kChorusPeerPort}, {"protocol", "TCP"}},
+                                       {{"port", kChorusPeerPort}, {"protocol", "UDP"}}});
+  return {
+      {"apiVersion", "networking.k8s.io/v1"},
+      {"kind", "NetworkPolicy"},
+      {"metadata", owned_metadata(c, c.name)},
+      {"spec",
+       {{"podSelector", {{"matchLabels", selector(c)}}},
+        {"policyTypes", {"Ingress"}},
+        {"ingress",
+         json::array({// The HTTP API from anywhere (its ACL decides what a client may do).
+                      {{"ports", json::array({{{"port", kChorusHttpPort}, {"protocol", "TCP"}}})}},
+                      // Gossip and the internode transport from this cluster's pods only.
+                      {{"from", json::array({{{"podSelector", {{"matchLabels", selector(c)}}}}})},
+                       {"ports", peer_ports}}})}}}};
 }
 
 std::string cluster_collection_path(const std::string& ns) {
@@ -237,6 +277,9 @@ std::string statefulsets_path(const std::string& ns) {
 }
 std::string pods_path(const std::string& ns) {
   return "/api/v1/namespaces/" + ns + "/pods";
+}
+std::string networkpolicies_path(const std::string& ns) {
+  return "/apis/networking.k8s.io/v1/namespaces/" + ns + "/networkpolicies";
 }
 std::string leases_path(const std::string& ns) {
   return "/apis/coordination.k8s.io/v1/namespaces/" + ns + "/leases";

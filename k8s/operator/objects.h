@@ -1,10 +1,12 @@
 // The Kubernetes objects the operator owns for one ChorusCluster, built from its spec: the
-// headless peer Service, the client Service, the PodDisruptionBudget and the StatefulSet, each
-// with an owner reference to the ChorusCluster (so deleting it garbage-collects them) and the
-// instance label the operator selects pods by. They mirror the plain manifests in k8s/.
+// headless peer Service, the client Service, the PodDisruptionBudget, the NetworkPolicy and the
+// StatefulSet, each with an owner reference to the ChorusCluster (so deleting it garbage-collects
+// them) and the instance label the operator selects pods by. They mirror the plain manifests in
+// k8s/.
 //
-// Names, for a ChorusCluster "NAME": StatefulSet, client Service and PDB "NAME", headless Service
-// "NAME-peers", pods and Chorus member ids "NAME-0", "NAME-1", ...
+// Names, for a ChorusCluster "NAME": StatefulSet, client Service, PDB and NetworkPolicy "NAME",
+// headless Service "NAME-peers", pods and Chorus member ids "NAME-0", "NAME-1", ...; the Secrets
+// are in credentials.h.
 //
 // The chorusd flags that are fixed for a cluster's life (engine, replication factor, quorums,
 // bootstrap count) are the container's args; the address flags, which depend on the pod, come
@@ -52,11 +54,17 @@ struct ChorusCluster {
 std::string headless_service_name(const ChorusCluster& c);
 std::string member_id(const std::string& cluster_name, int ordinal);
 
+// metadata of an object `c` owns: name, namespace, labels and the controller owner reference.
+nlohmann::json owned_metadata(const ChorusCluster& c, const std::string& name);
+
 nlohmann::json headless_service(const ChorusCluster& c);
 nlohmann::json client_service(const ChorusCluster& c);
 nlohmann::json pod_disruption_budget(const ChorusCluster& c);
-// The StatefulSet at `replicas` pods of `c.image`, rollingUpdate partition 0.
+// The StatefulSet at `replicas` pods of `c.image`, rollingUpdate partition 0, its pods secure:
+// TLS, the gossip key and the ACL from the Secrets of credentials.h, HTTPS probes.
 nlohmann::json stateful_set(const ChorusCluster& c, int replicas);
+// Admits the client port from anywhere and the peer port (TCP and UDP) from the cluster's pods.
+nlohmann::json network_policy(const ChorusCluster& c);
 
 // API paths (namespaced collections and items).
 std::string cluster_collection_path(const std::string& ns);
@@ -64,6 +72,7 @@ std::string services_path(const std::string& ns);
 std::string pdbs_path(const std::string& ns);
 std::string statefulsets_path(const std::string& ns);
 std::string pods_path(const std::string& ns);
+std::string networkpolicies_path(const std::string& ns);
 std::string leases_path(const std::string& ns);
 
 }  // namespace chorus::op

@@ -3,6 +3,9 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <chrono>
 #include <ctime>
 
@@ -65,11 +68,36 @@ Status expect(const Result<ApiResponse>& r, const std::string& what, bool exists
   return Status::Unavailable(what + ": " + r->message());
 }
 
-// A client for one Chorus pod's HTTP API, with the operator's short timeouts.
-httplib::Client chorus_client(const std::string& url, int timeout_ms) {
-  httplib::Client client(url);
-  client.set_connection_timeout(std::chrono::milliseconds(timeout_ms));
-  client.set_read_timeout(std::chrono::milliseconds(timeout_ms));
+// Every certificate of a PEM bundle in a fresh store; null when there is none.
+X509_STORE* ca_store(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return nullptr;
+  X509_STORE* store = X509_STORE_new();
+  int added = 0;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    added += X509_STORE_add_cert(store, cert) == 1;
+    X509_free(cert);
+  }
+  BIO_free(bio);
+  if (added == 0) {
+    X509_STORE_free(store);
+    return nullptr;
+  }
+  return store;
+}
+
+// A client for one Chorus pod's HTTPS API: the pod's certificate must chain to the cluster CA and
+// name the pod's DNS name; requests carry the operator's token; the operator's short timeouts.
+std::unique_ptr<httplib::SSLClient> chorus_client(const PodEndpoint& pod, int port,
+                                                  const ChorusAccess& access, int timeout_ms) {
+  auto client = std::make_unique<httplib::SSLClient>(pod.dns_name, port);
+  client->set_hostname_addr_map({{pod.dns_name, pod.ip}});
+  // The client takes the store over; without one nothing verifies and every request fails.
+  if (X509_STORE* store = ca_store(access.ca_pem)) client->set_ca_cert_store(store);
+  client->enable_server_certificate_verification(true);
+  client->set_bearer_token_auth(access.token);
+  client->set_connection_timeout(std::chrono::milliseconds(timeout_ms));
+  client->set_read_timeout(std::chrono::milliseconds(timeout_ms));
   return client;
 }
 
@@ -396,12 +424,31 @@ void Operator::pass_checked(const std::string& name) {
   spec.replicas = c.replicas;
   spec.image = c.image;
   spec.replication_factor = c.replication_factor;
+  ObservedSecrets secrets;
+  std::map<std::string, json> secret_objects;
+  Status st = observe_secrets(c, &secrets, &secret_objects);
   Observed o;
   json sts;
-  std::vector<std::string> pod_urls;
-  Status st = observe(c, &o, &sts, &pod_urls);
+  std::vector<PodEndpoint> pods;
+  if (st.ok()) st = observe(c, chorus_access(secrets), &o, &sts, &pods);
+  if (st.ok()) {
+    // Certificates for every pod there is or is about to be, before any pod needs one.
+    const int wanted = std::max({c.replicas, c.replication_factor, o.sts_replicas});
+    const int64_t now_s = static_cast<int64_t>(clock_->wall_ms() / 1000);
+    const CredentialPlan plan = plan_credentials(c, wanted, secrets, now_s, options_.certs);
+    if (!plan.empty()) {
+      if (!may_act()) return;
+      for (const std::string& reason : plan.reasons) spdlog::info("{}: {}", name, reason);
+      st = secure(c, wanted, plan, secrets, secret_objects);
+      if (st.ok()) {
+        t.backoff->reset();
+        return schedule(name, options_.busy_resync_ms);  // decide the rest on what was written
+      }
+    }
+  }
   std::vector<Action> actions;
   if (st.ok()) {
+    const ChorusAccess access = chorus_access(secrets);
     actions = reconcile(spec, o);
     for (const Action& a : actions) {
       if (a.kind == ActionKind::kWait) {
@@ -410,7 +457,7 @@ void Operator::pass_checked(const std::string& name) {
       }
       if (!may_act()) return;  // the Lease may have gone while we observed
       spdlog::info("{}: {}", name, a.reason.empty() ? "creating owned objects" : a.reason);
-      st = act(c, a, sts, pod_urls);
+      st = act(c, a, sts, access, pods);
       if (!st.ok()) break;
     }
   }
@@ -425,8 +472,64 @@ void Operator::pass_checked(const std::string& name) {
   schedule(name, actions.empty() ? options_.resync_ms : options_.busy_resync_ms);
 }
 
-Status Operator::observe(const ChorusCluster& c, Observed* o, json* sts,
-                         std::vector<std::string>* pod_urls) {
+Status Operator::observe_secrets(const ChorusCluster& c, ObservedSecrets* s,
+                                 std::map<std::string, json>* objects) {
+  const std::pair<std::string, std::optional<SecretData>*> wanted[] = {
+      {ca_secret_name(c), &s->ca},
+      {tls_secret_name(c), &s->tls},
+      {gossip_secret_name(c), &s->gossip},
+      {acl_secret_name(c), &s->acl},
+      {admin_secret_name(c), &s->admin}};
+  for (const auto& [secret, out] : wanted) {
+    auto r = reconcile_api_.get(secrets_path(c.namespace_) + "/" + secret);
+    if (!r.ok()) return r.status();
+    if (r->http_status == 404) continue;
+    if (r->http_status != 200)
+      return Status::Unavailable("GET Secret " + secret + ": " + r->message());
+    auto data = secret_data(r->body);
+    // A Secret someone broke is not overwritten: that could throw away a key still in use.
+    if (!data.ok())
+      return Status::InvalidArgument("Secret " + secret + ": " + data.status().message());
+    *out = std::move(data).value();
+    (*objects)[secret] = r->body;
+  }
+  return Status::OK();
+}
+
+Status Operator::secure(const ChorusCluster& c, int pods, const CredentialPlan& plan,
+                        const ObservedSecrets& s, const std::map<std::string, json>& objects) {
+  auto issued = issue_credentials(c, pods, plan, s, options_.certs);
+  if (!issued.ok()) return issued.status();
+  const std::string collection = secrets_path(c.namespace_);
+  // In dependency order: the CA before the certificates it signs, the token before the ACL entry
+  // that admits it. A create that meets an existing Secret (409) or a replace that meets a newer
+  // one (409) fails the pass; the next one decides again on what is there.
+  const std::pair<std::string, const std::optional<SecretData>*> writes[] = {
+      {ca_secret_name(c), &issued->ca},
+      {tls_secret_name(c), &issued->tls},
+      {gossip_secret_name(c), &issued->gossip},
+      {admin_secret_name(c), &issued->admin},
+      {acl_secret_name(c), &issued->acl}};
+  for (const auto& [secret, data] : writes) {
+    if (!data->has_value()) continue;
+    if (!may_act()) return Status::Unavailable("lost the Lease");
+    auto existing = objects.find(secret);
+    if (existing == objects.end()) {
+      CHORUS_RETURN_IF_ERROR(
+          expect(reconcile_api_.create(collection, secret_object(c, secret, **data)),
+                 "creating the Secret " + secret));
+    } else {
+      json object = existing->second;
+      object["data"] = secret_object(c, secret, **data)["data"];
+      CHORUS_RETURN_IF_ERROR(expect(reconcile_api_.replace(collection + "/" + secret, object),
+                                    "updating the Secret " + secret));
+    }
+  }
+  return Status::OK();
+}
+
+Status Operator::observe(const ChorusCluster& c, const ChorusAccess& access, Observed* o, json* sts,
+                         std::vector<PodEndpoint>* pod_endpoints) {
   const std::string& ns = c.namespace_;
   auto exists = [this](const std::string& path, bool* found, json* out) -> Status {
     auto r = reconcile_api_.get(path);
@@ -444,6 +547,8 @@ Status Operator::observe(const ChorusCluster& c, Observed* o, json* sts,
       exists(services_path(ns) + "/" + headless_service_name(c), &o->headless_service, nullptr));
   CHORUS_RETURN_IF_ERROR(exists(services_path(ns) + "/" + c.name, &o->client_service, nullptr));
   CHORUS_RETURN_IF_ERROR(exists(pdbs_path(ns) + "/" + c.name, &o->pdb, nullptr));
+  CHORUS_RETURN_IF_ERROR(
+      exists(networkpolicies_path(ns) + "/" + c.name, &o->network_policy, nullptr));
   CHORUS_RETURN_IF_ERROR(exists(statefulsets_path(ns) + "/" + c.name, &o->statefulset, sts));
   if (o->statefulset) {
     json& spec = (*sts)["spec"];
@@ -458,7 +563,7 @@ Status Operator::observe(const ChorusCluster& c, Observed* o, json* sts,
       reconcile_api_.get(pods_path(ns) + "?labelSelector=" + kInstanceLabel + "%3D" + c.name);
   if (!pods.ok()) return pods.status();
   if (pods->http_status != 200) return Status::Unavailable("listing pods: " + pods->message());
-  std::map<int, std::string> urls;
+  std::map<int, PodEndpoint> endpoints;
   for (json pod : pods->body.value("items", json::array())) {
     const int ordinal = ordinal_of(c.name, pod["metadata"].value("name", ""));
     if (ordinal < 0) continue;
@@ -469,17 +574,18 @@ Status Operator::observe(const ChorusCluster& c, Observed* o, json* sts,
     p.ready = pod_ready(pod) && !pod["metadata"].contains("deletionTimestamp");
     o->pods.push_back(p);
     const std::string ip = pod.value("status", json::object()).value("podIP", "");
-    if (p.ready && !ip.empty()) {
-      const std::string host = ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
-      urls[ordinal] = "http://" + host + ":" + std::to_string(options_.chorus_http_port);
-    }
+    if (p.ready && !ip.empty()) endpoints[ordinal] = {pod_dns_name(c, ordinal), ip};
   }
-  for (const auto& [ordinal, url] : urls) pod_urls->push_back(url);
+  for (const auto& [ordinal, endpoint] : endpoints) pod_endpoints->push_back(endpoint);
   // Chorus's own view, from the first ready pod that answers.
-  for (const std::string& url : *pod_urls) {
-    httplib::Client chorus = chorus_client(url, options_.chorus_timeout_ms);
-    auto r = chorus.Get("/v1/cluster");
-    if (!r || r->status != 200) continue;
+  for (const PodEndpoint& pod : *pod_endpoints) {
+    auto chorus = chorus_client(pod, options_.chorus_http_port, access, options_.chorus_timeout_ms);
+    auto r = chorus->Get("/v1/cluster");
+    if (!r || r->status != 200) {
+      spdlog::debug("{}: /v1/cluster of {}: {}", c.name, pod.dns_name,
+                    r ? "HTTP " + std::to_string(r->status) : httplib::to_string(r.error()));
+      continue;
+    }
     json view = json::parse(r->body, nullptr, false);
     if (view.is_discarded() || !view.is_object() || !view.value("formed", false)) continue;
     std::vector<MemberState> members;
@@ -494,8 +600,8 @@ Status Operator::observe(const ChorusCluster& c, Observed* o, json* sts,
   return Status::OK();
 }
 
-Status Operator::act(const ChorusCluster& c, const Action& a, json sts,
-                     const std::vector<std::string>& pod_urls) {
+Status Operator::act(const ChorusCluster& c, const Action& a, json sts, const ChorusAccess& access,
+                     const std::vector<PodEndpoint>& pods) {
   const std::string& ns = c.namespace_;
   const std::string sts_path = statefulsets_path(ns) + "/" + c.name;
   switch (a.kind) {
@@ -508,6 +614,9 @@ Status Operator::act(const ChorusCluster& c, const Action& a, json sts,
     case ActionKind::kCreatePdb:
       return expect(reconcile_api_.create(pdbs_path(ns), pod_disruption_budget(c)),
                     "creating the PodDisruptionBudget", true);
+    case ActionKind::kCreateNetworkPolicy:
+      return expect(reconcile_api_.create(networkpolicies_path(ns), network_policy(c)),
+                    "creating the NetworkPolicy", true);
     case ActionKind::kCreateStatefulSet:
       return expect(reconcile_api_.create(statefulsets_path(ns), stateful_set(c, a.replicas)),
                     "creating the StatefulSet", true);
@@ -532,9 +641,11 @@ Status Operator::act(const ChorusCluster& c, const Action& a, json sts,
       return expect(reconcile_api_.replace(sts_path, sts), "updating the StatefulSet");
     }
     case ActionKind::kDecommission: {
-      if (pod_urls.empty()) return Status::Unavailable("no ready pod to ask for decommission");
-      httplib::Client chorus = chorus_client(pod_urls.front(), options_.chorus_timeout_ms);
-      auto r = chorus.Post("/v1/cluster/nodes/" + a.node + "/decommission", "", "application/json");
+      if (pods.empty()) return Status::Unavailable("no ready pod to ask for decommission");
+      auto chorus = chorus_client(pods.front(), options_.chorus_http_port, access,
+                                  options_.chorus_timeout_ms);
+      auto r =
+          chorus->Post("/v1/cluster/nodes/" + a.node + "/decommission", "", "application/json");
       if (!r)
         return Status::Unavailable("decommission " + a.node + ": " + httplib::to_string(r.error()));
       if (r->status / 100 != 2) {

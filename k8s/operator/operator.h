@@ -1,6 +1,8 @@
 // The operator's runtime: watches ChorusClusters, holds a Lease while it acts, and for each
-// cluster observes (API objects, pods, and the Chorus members through a ready pod's
-// /v1/cluster), asks reconcile() what to do, does it, and writes the ChorusCluster's status.
+// cluster observes (API objects, the Secrets, pods, and the Chorus members through a ready pod's
+// /v1/cluster), first makes the Secrets right (plan_credentials), then asks reconcile() what to
+// do, does it, and writes the ChorusCluster's status. It speaks to the pods over HTTPS, verifying
+// their certificates against the cluster CA, with its own admin token (credentials.h).
 //
 // Threads:
 //   - the watch thread lists and watches ChorusClusters (WatchState) and posts what changed to
@@ -30,6 +32,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "k8s/operator/credentials.h"
 #include "k8s/operator/kube_client.h"
 #include "k8s/operator/leader_election.h"
 #include "k8s/operator/objects.h"
@@ -53,7 +56,16 @@ struct OperatorOptions {
   int chorus_http_port = kChorusHttpPort;
   int chorus_timeout_ms = 2'000;
   int watch_timeout_s = 300;
+  // Validity and renewal of the certificates the operator issues (credentials.h).
+  CertPolicy certs;
   KubeClientOptions api;
+};
+
+// A ready pod, as the operator reaches it: by IP, verifying the certificate against its DNS
+// name (no IP is known when the certificate is issued).
+struct PodEndpoint {
+  std::string dns_name;
+  std::string ip;
 };
 
 class Operator {
@@ -94,10 +106,16 @@ class Operator {
   void pass(const std::string& name);
   void pass_checked(const std::string& name);
   // Observes one cluster; a non-OK Status means the API did not answer well enough to decide.
-  Status observe(const ChorusCluster& c, Observed* o, nlohmann::json* sts,
-                 std::vector<std::string>* pod_urls);
+  // The Secrets of credentials.h as they are, keeping the objects for a replace.
+  Status observe_secrets(const ChorusCluster& c, ObservedSecrets* s,
+                         std::map<std::string, nlohmann::json>* objects);
+  // Creates or updates the Secrets `plan` needs; OK when there was nothing to do.
+  Status secure(const ChorusCluster& c, int pods, const CredentialPlan& plan,
+                const ObservedSecrets& s, const std::map<std::string, nlohmann::json>& objects);
+  Status observe(const ChorusCluster& c, const ChorusAccess& access, Observed* o,
+                 nlohmann::json* sts, std::vector<PodEndpoint>* pods);
   Status act(const ChorusCluster& c, const Action& a, nlohmann::json sts,
-             const std::vector<std::string>& pod_urls);
+             const ChorusAccess& access, const std::vector<PodEndpoint>& pods);
   Status write_status(const ChorusCluster& c, const ClusterStatus& s);
 
   const OperatorOptions options_;

@@ -59,6 +59,7 @@ std::vector<Action> reconcile(const ClusterSpec& spec, const Observed& o) {
     actions.push_back({ActionKind::kCreateHeadlessService, 0, 0, "", "", ""});
   if (!o.client_service) actions.push_back({ActionKind::kCreateClientService, 0, 0, "", "", ""});
   if (!o.pdb) actions.push_back({ActionKind::kCreatePdb, 0, 0, "", "", ""});
+  if (!o.network_policy) actions.push_back({ActionKind::kCreateNetworkPolicy, 0, 0, "", "", ""});
   if (!o.statefulset) {
     Action create;
     create.kind = ActionKind::kCreateStatefulSet;

@@ -5,7 +5,9 @@
 // takes the same decision the previous one would have.
 //
 // Rules, one operation at a time and nothing while Chorus is moving data (a transition):
-//   - Create what is missing (headless and client Services, PodDisruptionBudget, StatefulSet).
+//   - Create what is missing (headless and client Services, PodDisruptionBudget, NetworkPolicy,
+//     StatefulSet). The Secrets the pods mount come first, from credentials.h, outside this
+//     function: a pass that writes them decides nothing else.
 //   - Rolling upgrade first when the image differs: set the new image with the StatefulSet's
 //     partition at `replicas` (no pod changes yet), then lower the partition by one each time every
 //     pod at or above it runs the new image and is ready and every member is alive.
@@ -47,6 +49,7 @@ struct Observed {
   bool headless_service = false;
   bool client_service = false;
   bool pdb = false;
+  bool network_policy = false;
   bool statefulset = false;
   int sts_replicas = 0;
   std::string sts_image;
@@ -62,6 +65,7 @@ enum class ActionKind {
   kCreateHeadlessService,
   kCreateClientService,
   kCreatePdb,
+  kCreateNetworkPolicy,
   kCreateStatefulSet,  // replicationFactor pods (they bootstrap together), spec.image, partition 0
   kSetImage,           // the StatefulSet's image, with the partition at `partition`
   kSetPartition,       // the StatefulSet's rollingUpdate partition

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -89,6 +90,9 @@ Status validate(const NodeOptions& o) {
   }
   if (o.request_timeout_ms < 10)
     return Status::InvalidArgument("--request-timeout-ms must be >= 10");
+  if (o.security_reload_check_s > 3600) {
+    return Status::InvalidArgument("--security-reload-check-s must be 0..3600");
+  }
   const bool secured = !o.tls_cert.empty() && !o.acl_file.empty() && !o.gossip_key.empty();
   for (const auto& [flag, address] :
        {std::pair{"--http", &o.http_address}, std::pair{"--peer", &o.peer_address}}) {
@@ -112,11 +116,52 @@ bool is_loopback_address(const std::string& host_port) {
   return !ec && address.is_loopback();
 }
 
+namespace {
+
+// FNV-1a over every file's path and contents; a file that cannot be read hashes as empty (the
+// reload then says what is wrong with it).
+uint64_t hash_files(const std::vector<std::string>& paths) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](const std::string& bytes) {
+    for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+  };
+  for (const std::string& path : paths) {
+    mix(path);
+    std::string contents;
+    if (FILE* f = std::fopen(path.c_str(), "rb")) {
+      char buf[4096];
+      size_t n = 0;
+      // Security files are small; the bound keeps a wrong path (a device, a huge file) cheap.
+      while (contents.size() < (1u << 20) && (n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
+        contents.append(buf, n);
+      }
+      std::fclose(f);
+    }
+    mix(contents);
+  }
+  return h;
+}
+
+std::vector<std::string> security_files(const NodeOptions& o) {
+  std::vector<std::string> out;
+  for (const std::string* f : {&o.acl_file, &o.gossip_key, &o.tls_cert, &o.tls_key, &o.tls_ca}) {
+    if (!f->empty()) out.push_back(*f);
+  }
+  return out;
+}
+
+}  // namespace
+
 struct Node::Parts {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   asio::signal_set signals{io, SIGINT, SIGTERM};
   asio::signal_set reload_signals{io, SIGHUP};
+  asio::steady_timer reload_check_timer{io};
+  // A hash of the security files' contents as last loaded (or tried), so a change is reloaded
+  // once and a broken file is reported once, not at every check.
+  uint64_t security_files_hash = 0;
   asio::steady_timer drain_timer{io};
   SystemClock clock;
   HlcClock hlc{&clock};
@@ -349,7 +394,9 @@ Status Node::start() {
     spdlog::info("received signal {}, shutting down", signal);
     stop();
   });
+  p.security_files_hash = hash_files(security_files(options_));
   reload_on_sighup();
+  watch_security_files();
   const int threads = options_.threads > 0
                           ? options_.threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -363,7 +410,8 @@ Status Node::start() {
 Status Node::open_security() {
   Parts& p = *parts_;
   const std::string name = "chorus_security_reloads_total";
-  const std::string help = "SIGHUP reloads of the ACL file and gossip keyring, by result";
+  const std::string help =
+      "Reloads of the ACL file, gossip keyring and TLS files (SIGHUP or a change seen), by result";
   p.reloads_ok = p.metrics.counter(name, help, R"(result="ok")");
   p.reloads_failed = p.metrics.counter(name, help, R"(result="error")");
   if (!options_.acl_file.empty()) {
@@ -403,40 +451,60 @@ void Node::reload_on_sighup() {
   Parts& p = *parts_;
   p.reload_signals.async_wait([this, &p](boost::system::error_code ec, int) {
     if (ec) return;
-    bool failed = false;
-    if (p.acl) {
-      const Status st = p.acl->reload();
-      failed |= !st.ok();
-      if (st.ok()) {
-        spdlog::info("SIGHUP: reloaded {} ({} tokens)", p.acl->path(), p.acl->current()->size());
-      } else {
-        spdlog::error("SIGHUP: keeping the previous ACL: {}", st.message());
-      }
-    }
-    if (p.gossip_sealer) {
-      Result<security::GossipKeyring> ring = security::GossipKeyring::load(options_.gossip_key);
-      failed |= !ring.ok();
-      if (ring.ok()) {
-        spdlog::info("SIGHUP: reloaded {} ({} keys)", options_.gossip_key, ring->keys().size());
-        p.gossip_sealer->set_keyring(
-            std::make_shared<const security::GossipKeyring>(std::move(ring).value()));
-      } else {
-        spdlog::error("SIGHUP: keeping the previous gossip keyring: {}", ring.status().message());
-      }
-    }
-    if (p.tls) {
-      const Status st = p.tls->reload();
-      failed |= !st.ok();
-      if (st.ok()) {
-        spdlog::info("SIGHUP: reloaded the TLS certificate {} and CA {}", options_.tls_cert,
-                     options_.tls_ca);
-      } else {
-        spdlog::error("SIGHUP: keeping the previous TLS credentials: {}", st.message());
-      }
-    }
-    if (p.acl || p.gossip_sealer || p.tls) (failed ? p.reloads_failed : p.reloads_ok)->inc();
+    reload_security("SIGHUP");
     reload_on_sighup();
   });
+}
+
+void Node::watch_security_files() {
+  Parts& p = *parts_;
+  if (options_.security_reload_check_s == 0 || security_files(options_).empty()) return;
+  p.reload_check_timer.expires_after(std::chrono::seconds(options_.security_reload_check_s));
+  p.reload_check_timer.async_wait([this, &p](boost::system::error_code ec) {
+    if (ec) return;
+    if (hash_files(security_files(options_)) != p.security_files_hash) {
+      reload_security("files changed");
+    }
+    watch_security_files();
+  });
+}
+
+void Node::reload_security(const char* why) {
+  Parts& p = *parts_;
+  if (!p.acl && !p.gossip_sealer && !p.tls) return;
+  p.security_files_hash = hash_files(security_files(options_));
+  bool failed = false;
+  if (p.acl) {
+    const Status st = p.acl->reload();
+    failed |= !st.ok();
+    if (st.ok()) {
+      spdlog::info("{}: reloaded {} ({} tokens)", why, p.acl->path(), p.acl->current()->size());
+    } else {
+      spdlog::error("{}: keeping the previous ACL: {}", why, st.message());
+    }
+  }
+  if (p.gossip_sealer) {
+    Result<security::GossipKeyring> ring = security::GossipKeyring::load(options_.gossip_key);
+    failed |= !ring.ok();
+    if (ring.ok()) {
+      spdlog::info("{}: reloaded {} ({} keys)", why, options_.gossip_key, ring->keys().size());
+      p.gossip_sealer->set_keyring(
+          std::make_shared<const security::GossipKeyring>(std::move(ring).value()));
+    } else {
+      spdlog::error("{}: keeping the previous gossip keyring: {}", why, ring.status().message());
+    }
+  }
+  if (p.tls) {
+    const Status st = p.tls->reload();
+    failed |= !st.ok();
+    if (st.ok()) {
+      spdlog::info("{}: reloaded the TLS certificate {} and CA {}", why, options_.tls_cert,
+                   options_.tls_ca);
+    } else {
+      spdlog::error("{}: keeping the previous TLS credentials: {}", why, st.message());
+    }
+  }
+  (failed ? p.reloads_failed : p.reloads_ok)->inc();
 }
 
 void Node::run() {
@@ -457,6 +525,7 @@ void Node::stop() {
     boost::system::error_code ignored;
     p.signals.cancel(ignored);
     p.reload_signals.cancel(ignored);
+    p.reload_check_timer.cancel();
     // Stop taking requests, then let the ones in flight finish (their replica RPCs still need the
     // transport) before the rest shuts down.
     if (p.http) p.http->close();

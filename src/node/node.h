@@ -49,6 +49,9 @@ struct NodeOptions {
   std::string tls_cert;    // --tls-cert/--tls-key/--tls-ca (together): HTTPS on --http; the
   std::string tls_key;     //   certificate's Common Name must be --id
   std::string tls_ca;
+  // --security-reload-check-s: also re-read those files when their contents change, checked this
+  // often (0 = only on SIGHUP). Kubernetes updates a mounted Secret in place but sends no SIGHUP.
+  uint64_t security_reload_check_s = 0;
   // Protected mode (DESIGN.md §10): without this, a node whose --http or --peer is not a loopback
   // address refuses to start unless TLS, --acl-file and --gossip-key are all set.
   bool insecure = false;
@@ -82,6 +85,9 @@ class Node {
   Status open_security();
   // Re-reads them on every SIGHUP; a file that fails to load leaves the old one in force.
   void reload_on_sighup();
+  // Re-reads every security file; `why` ("SIGHUP", "files changed") starts each log line.
+  void reload_security(const char* why);
+  void watch_security_files();
   // Shuts the node down once no request is in flight or the deadline passed.
   void drain(uint64_t deadline_ms);
 

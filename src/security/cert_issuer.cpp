@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <ctime>
 #include <memory>
 
 #include <openssl/bio.h>
@@ -27,7 +28,8 @@ using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using CertPtr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 
-constexpr size_t kNameBytesMax = 64;  // X.509's upper bound for a Common Name
+constexpr size_t kNameBytesMax = 64;   // X.509's upper bound for a Common Name
+constexpr size_t kHostBytesMax = 253;  // a DNS name's upper bound
 
 std::string openssl_error(const char* what) {
   return std::string("tls: ") + what + ": " + openssl_error_text();
@@ -41,8 +43,8 @@ bool is_ip_literal(const std::string& host) {
 
 // Names go into an OpenSSL extension string ("DNS:a,IP:b"), so only characters that cannot
 // change its meaning are accepted.
-bool valid_name(const std::string& name, bool allow_colon) {
-  if (name.empty() || name.size() > kNameBytesMax) return false;
+bool valid_name(const std::string& name, bool allow_colon, size_t bytes_max = kNameBytesMax) {
+  if (name.empty() || name.size() > bytes_max) return false;
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '-' || c == '_' || c == '*' || (allow_colon && c == ':');
@@ -158,7 +160,7 @@ Result<PemPair> issue_certificate(const PemPair& ca, const std::string& common_n
   std::string sans;
   for (const std::string& host : hosts) {
     const bool ip = is_ip_literal(host);
-    if (!ip && !valid_name(host, false)) {
+    if (!ip && !valid_name(host, false, kHostBytesMax)) {
       return Status::InvalidArgument("tls: bad host \"" + host + "\"");
     }
     sans += (sans.empty() ? "" : ",") + std::string(ip ? "IP:" : "DNS:") + host;
@@ -191,6 +193,26 @@ Result<PemPair> issue_certificate(const PemPair& ca, const std::string& common_n
     return Status::IOError(openssl_error("signing the certificate"));
   }
   return to_pem(c, key->get());
+}
+
+Result<CertificateInfo> read_certificate(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  CertPtr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return Status::InvalidArgument(openssl_error("reading a certificate"));
+  CertificateInfo info;
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  const int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (at >= 0) {
+    const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+    info.common_name.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(cn)),
+                            static_cast<size_t>(ASN1_STRING_length(cn)));
+  }
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) {
+    return Status::InvalidArgument(openssl_error("reading a certificate's notAfter"));
+  }
+  info.not_after_unix_s = static_cast<int64_t>(timegm(&tm));
+  return info;
 }
 
 }  // namespace chorus::security

@@ -27,10 +27,19 @@ struct PemPair {
 [[nodiscard]] Result<PemPair> make_ca(const std::string& common_name, uint32_t days);
 
 // A certificate for `common_name` signed by `ca`, valid for `days`, with a subjectAltName for each
-// of `hosts` (an IPv4/IPv6 literal becomes an IP SAN, anything else a DNS SAN; "*.x" wildcards
-// allowed). InvalidArgument for a bad name or host, or a CA that does not parse.
+// of `hosts` (an IPv4/IPv6 literal becomes an IP SAN, anything else a DNS SAN of up to 253
+// characters; "*.x" wildcards allowed). InvalidArgument for a bad name or host, or a CA that does
+// not parse.
 [[nodiscard]] Result<PemPair> issue_certificate(const PemPair& ca, const std::string& common_name,
                                                 const std::vector<std::string>& hosts,
                                                 uint32_t days);
+
+// What the operator needs to know of a certificate it issued earlier: whose it is and when it
+// expires. InvalidArgument when `pem` holds no certificate.
+struct CertificateInfo {
+  std::string common_name;
+  int64_t not_after_unix_s = 0;
+};
+[[nodiscard]] Result<CertificateInfo> read_certificate(const std::string& pem);
 
 }  // namespace chorus::security

@@ -341,6 +341,51 @@ TEST_CASE("security: ACL rotation by SIGHUP under load fails no request",
   for (int i = 1; i <= cluster.size(); ++i) REQUIRE(cluster.running(i));
 }
 
+TEST_CASE("security: with --security-reload-check-s a changed ACL file is reloaded without SIGHUP",
+          "[cluster][own-security]") {
+  SecureFiles files;
+  ClusterOptions options;
+  options.nodes = 1;
+  options.replicas = 1;
+  options.read_quorum = 1;
+  options.write_quorum = 1;
+  options.extra_args = files.args();
+  options.extra_args.push_back("--security-reload-check-s=1");
+  LocalCluster cluster(options);
+  start_or_fail(cluster);
+  const auto app2_status = [&] {
+    httplib::Client c = http_client(cluster.node(1), kApp2);
+    return status_of(c.Put("/v1/kv/app/watched", R"({"value":"w"})", "application/json"));
+  };
+  REQUIRE(app2_status() == 401);
+
+  // What Kubernetes does to a mounted Secret: new contents in place, no signal.
+  write_file(files.acl, acl_json(/*with_reader=*/true, /*with_app2=*/true));
+  CHECK(poll_until(kPollTimeoutMs, [&] { return app2_status() == 200; }));
+  CHECK(series(cluster, 1, "chorus_security_reloads_total{result=\"ok\"}") >= 1);
+
+  // A broken file keeps the policy in force and is reported once, not at every check.
+  write_file(files.acl, "{ not json");
+  CHECK(poll_until(kPollTimeoutMs, [&] {
+    return series(cluster, 1, "chorus_security_reloads_total{result=\"error\"}") == 1;
+  }));
+  CHECK(app2_status() == 200);
+  // Three more checks go by with the same broken contents: still one failed reload.
+  const double ok_reloads = series(cluster, 1, "chorus_security_reloads_total{result=\"ok\"}");
+  CHECK_FALSE(poll_until(3'500, [&] {
+    return series(cluster, 1, "chorus_security_reloads_total{result=\"error\"}") != 1;
+  }));
+  CHECK(series(cluster, 1, "chorus_security_reloads_total{result=\"ok\"}") == ok_reloads);
+
+  // Fixed again: picked up.
+  write_file(files.acl, acl_json(/*with_reader=*/false, /*with_app2=*/true));
+  CHECK(poll_until(kPollTimeoutMs, [&] {
+    return status_of(http_client(cluster.node(1), kReader).Get("/v1/kv/app/watched")) == 401;
+  }));
+  CHECK(app2_status() == 200);
+  REQUIRE(cluster.running(1));
+}
+
 TEST_CASE("security: sealed gossip admits no rogue node and drops forged and replayed datagrams",
           "[cluster][own-security]") {
   SecureFiles files;

@@ -10,18 +10,21 @@ import fs from "node:fs";
 import path from "node:path";
 import yaml from "js-yaml";
 import Ajv from "ajv";
-import { Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
+import { Namespace, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
 
 const models = {
   "v1/Namespace": Namespace,
+  "v1/Secret": Secret,
   "v1/Service": Service,
   "v1/ServiceAccount": ServiceAccount,
   "apps/v1/StatefulSet": StatefulSet,
   "apps/v1/Deployment": Deployment,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "rbac.authorization.k8s.io/v1/Role": Role,
   "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
@@ -106,6 +109,18 @@ const script = [...(container?.command ?? []), ...(container?.args ?? [])].join(
 for (const flag of ["--seeds", "--bootstrap-expect", "--data /data", "--peer", "--http"]) {
   expect(script.includes(flag), `chorusd must be started with ${flag}`);
 }
+// Secure by default (issue 11): every channel authenticated, nothing listening without it.
+for (const flag of ["--tls-cert", "--tls-key", "--tls-ca", "--gossip-key", "--acl-file"]) {
+  expect(script.includes(flag), `chorusd must be started with ${flag} (secure by default)`);
+}
+expect(!script.includes("--insecure"), "chorusd must not be started with --insecure");
+expect(container?.readinessProbe?.httpGet?.scheme === "HTTPS" &&
+         container?.livenessProbe?.httpGet?.scheme === "HTTPS",
+       "the probes must speak HTTPS (the API serves nothing else)");
+const np = find("NetworkPolicy", "chorus");
+expect(np?.spec.ingress?.some((r) => !r.from && r.ports?.some((p) => p.port === 8080)) &&
+         np?.spec.ingress?.some((r) => r.from?.[0]?.podSelector && r.ports?.some((p) => p.port === 7000)),
+       "a NetworkPolicy must admit 8080 from anywhere and 7000 from the cluster's pods only");
 expect(pdb?.spec.maxUnavailable === 1, "the PodDisruptionBudget must allow one pod down at most");
 
 if (problems.length > 0) {

@@ -5,8 +5,17 @@
 // continuous writes with injected 409s and 5xx; the watch history compacted (410, relist); the
 // API token rotated; scale 5 -> 3 with the operator killed -9 mid-decommission and a second
 // instance taking the Lease over; every acknowledged write readable; then a rolling upgrade
-// with the cluster answering every request throughout.
+// with the cluster answering every request throughout. Security is on throughout, from the
+// Secrets the operator generates: the pods serve HTTPS only, with the ACL, the gossip key and
+// internode mutual TLS; clients use the CA and the admin token from those Secrets (as a user
+// would with kubectl get secret); a certificate near its expiry is renewed under load.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +29,8 @@
 #include <random>
 #include <thread>
 
+#include "core/text.h"
+#include "security/cert_issuer.h"
 #include "tests/operator/fake_apiserver.h"
 #include "tests/operator/statefulset_sim.h"
 #include "tests/testkit/client.h"
@@ -54,18 +65,71 @@ void write_file(const std::string& path, const std::string& text) {
   out << text;
 }
 
-KvClient client_of(const std::string& url) {
-  // "http://127.x.y.z:8080"
-  const std::string hostport = url.substr(7);
-  return KvClient::from_address(hostport);
+// What an application of the cluster holds: the CA its certificates chain to and a token.
+struct Access {
+  std::string cacert;  // a PEM file
+  std::string token;
+};
+// A client of one pod ("https://127.x.y.z:8080"), verifying its certificate for the client
+// Service's name: what an application that resolved the Service to this pod sees.
+KvClient client_of(const std::string& url, const Access& access) {
+  const std::string hostport = url.substr(url.find("://") + 3);
+  ClientOptions options;
+  options.cacert = access.cacert;
+  options.token = access.token;
+  options.tls_name = std::string(kName) + "." + kNs + ".svc.cluster.local";
+  return KvClient::from_address(hostport, options);
+}
+
+// The certificate a pod's HTTPS port presents (PEM), unverified; empty if no handshake.
+std::string served_certificate(const std::string& ip, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string pem;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) {
+      X509* cert = SSL_get1_peer_certificate(ssl);
+      BIO* bio = BIO_new(BIO_s_mem());
+      if (cert != nullptr && PEM_write_bio_X509(bio, cert) == 1) {
+        char* data = nullptr;
+        const long n = BIO_get_mem_data(bio, &data);
+        pem.assign(data, static_cast<size_t>(n));
+      }
+      BIO_free(bio);
+      X509_free(cert);
+      SSL_shutdown(ssl);
+    }
+    ERR_clear_error();
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  }
+  ::close(fd);
+  return pem;
+}
+
+// One key of a Secret in the fake API server, decoded; empty when absent.
+std::string secret_value(FakeApiServer& api, const std::string& secret, const std::string& key) {
+  auto object = api.get(std::string("/api/v1/namespaces/") + kNs + "/secrets/" + secret);
+  if (!object || !(*object)["data"].contains(key)) return "";
+  auto bytes = base64_decode((*object)["data"][key].get<std::string>());
+  return bytes.ok() ? *bytes : "";
 }
 
 // Clients send each request to a ready pod (the client Service's endpoints), and try another
 // ready pod when one fails: what a client of a Service with retries sees.
 class Workload {
  public:
-  explicit Workload(StatefulSetSim* sim, std::string prefix)
-      : sim_(sim), prefix_(std::move(prefix)) {}
+  Workload(StatefulSetSim* sim, Access access, std::string prefix)
+      : sim_(sim), access_(std::move(access)), prefix_(std::move(prefix)) {}
   ~Workload() { stop(); }
 
   void start() {
@@ -148,13 +212,14 @@ class Workload {
         note_failure("no ready pod", 0, "", KvClient("127.0.0.1", 1));
         continue;
       }
-      KvClient c = client_of(urls[rng() % urls.size()]);
+      KvClient c = client_of(urls[rng() % urls.size()], access_);
       if (op(c)) return true;
     }
     return false;
   }
 
   StatefulSetSim* sim_;
+  const Access access_;
   const std::string prefix_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
@@ -228,7 +293,7 @@ class OperatorE2E {
   // Chorus's view from any ready pod.
   json cluster_view() {
     for (const std::string& url : sim_->ready_urls()) {
-      JsonReply r = client_of(url).get_json("/v1/cluster");
+      JsonReply r = client_of(url, access_).get_json("/v1/cluster");
       if (r.http_status == 200 && r.json.value("formed", false)) return r.json;
     }
     return json();
@@ -272,7 +337,20 @@ class OperatorE2E {
     REQUIRE(ok);
   }
 
+  // The CA and admin token from the operator's Secrets, once they exist (kubectl get secret).
+  void wait_for_secrets() {
+    const bool made = poll_until(kPhaseTimeoutMs, [&] {
+      return !secret_value(api_, "chorus-tls", "ca.pem").empty() &&
+             !secret_value(api_, "chorus-admin", "token").empty();
+    });
+    REQUIRE(made);
+    access_.cacert = root_ + "/ca.pem";
+    write_file(access_.cacert, secret_value(api_, "chorus-tls", "ca.pem"));
+    access_.token = secret_value(api_, "chorus-admin", "token");
+  }
+
   FakeApiServer api_;
+  Access access_;
   std::unique_ptr<StatefulSetSim> sim_;
   std::unique_ptr<Process> operator_;
   std::string root_;
@@ -307,6 +385,7 @@ TEST_CASE("operator e2e: create then scale 3 to 5 to 3 under writes then a rolli
   OperatorE2E t;
   t.api_.put(kClusterPath, cluster_object(3, "chorus:1.0"));
   t.start_operator("operator-a");
+  t.wait_for_secrets();
 
   // Created: owned objects with owner references, three members bootstrapped, status reported.
   t.wait_settled(3, "chorus:1.0", "create");
@@ -314,7 +393,13 @@ TEST_CASE("operator e2e: create then scale 3 to 5 to 3 under writes then a rolli
   for (const std::string& path :
        {kStsPath, std::string("/api/v1/namespaces/chorus/services/chorus"),
         std::string("/api/v1/namespaces/chorus/services/chorus-peers"),
-        std::string("/apis/policy/v1/namespaces/chorus/poddisruptionbudgets/chorus")}) {
+        std::string("/apis/policy/v1/namespaces/chorus/poddisruptionbudgets/chorus"),
+        std::string("/apis/networking.k8s.io/v1/namespaces/chorus/networkpolicies/chorus"),
+        std::string("/api/v1/namespaces/chorus/secrets/chorus-ca"),
+        std::string("/api/v1/namespaces/chorus/secrets/chorus-tls"),
+        std::string("/api/v1/namespaces/chorus/secrets/chorus-gossip"),
+        std::string("/api/v1/namespaces/chorus/secrets/chorus-acl"),
+        std::string("/api/v1/namespaces/chorus/secrets/chorus-admin")}) {
     auto object = t.api_.get(path);
     INFO(path);
     REQUIRE(object);
@@ -329,8 +414,60 @@ TEST_CASE("operator e2e: create then scale 3 to 5 to 3 under writes then a rolli
     CHECK(status["conditions"][0].value("status", "") == "True");
   }
 
-  Workload writes(t.sim_.get(), "k");
+  // Secure: each pod presents its own certificate (CN = pod name) from the cluster CA, the API
+  // answers nothing without a token and nothing over plain HTTP, and the pods run without
+  // --insecure.
+  for (int i = 0; i < 3; ++i) {
+    const std::string ip = t.sim_->pod_ip(i);
+    auto served = security::read_certificate(served_certificate(ip, 8080));
+    REQUIRE(served.ok());
+    CHECK(served->common_name == "chorus-" + std::to_string(i));
+    CHECK(served_certificate(ip, 8080) ==
+          secret_value(t.api_, "chorus-tls", "chorus-" + std::to_string(i) + ".pem"));
+    Access no_token = t.access_;
+    no_token.token.clear();
+    CHECK(client_of("https://" + ip + ":8080", no_token).get("k0").http_status == 401);
+    CHECK(client_of("https://" + ip + ":8080", t.access_).get("k0").http_status == 404);
+    CHECK(client_of("http://" + ip + ":8080", Access{}).get("k0").http_status == 0);
+  }
+  {
+    const auto args = (*t.api_.get(kStsPath))["spec"]["template"]["spec"]["containers"][0]["args"]
+                          .get<std::vector<std::string>>();
+    CHECK(std::find(args.begin(), args.end(), "--insecure") == args.end());
+  }
+
+  Workload writes(t.sim_.get(), t.access_, "k");
   writes.start();
+
+  // Renewal under load: chorus-1's certificate is replaced by one that expires tomorrow (issued
+  // by the cluster CA, as an old one would be). The operator issues a fresh one into the Secret
+  // and the pod serves it without a restart.
+  {
+    const security::PemPair ca{secret_value(t.api_, "chorus-ca", "ca.pem"),
+                               secret_value(t.api_, "chorus-ca", "ca-key.pem")};
+    auto expiring = security::issue_certificate(ca, "chorus-1", {}, 1);
+    REQUIRE(expiring.ok());
+    const std::string secret_path = "/api/v1/namespaces/chorus/secrets/chorus-tls";
+    REQUIRE(t.api_
+                .patch(secret_path, {{"data",
+                                      {{"chorus-1.pem", base64_encode(expiring->cert)},
+                                       {"chorus-1-key.pem", base64_encode(expiring->key)}}}})
+                .ok());
+    const int restarts_before = t.sim_->restarts();
+    const bool renewed = poll_until(kPhaseTimeoutMs, [&] {
+      auto info = security::read_certificate(secret_value(t.api_, "chorus-tls", "chorus-1.pem"));
+      return info.ok() && info->not_after_unix_s > std::time(nullptr) + 300 * 86'400;
+    });
+    REQUIRE(renewed);
+    const std::string fresh = secret_value(t.api_, "chorus-tls", "chorus-1.pem");
+    const bool served = poll_until(
+        kPhaseTimeoutMs, [&] { return served_certificate(t.sim_->pod_ip(1), 8080) == fresh; });
+    CHECK(served);
+    CHECK(t.sim_->restarts() == restarts_before);
+    CHECK(read_file(t.operator_log())
+              .find("issuing the certificate of chorus-1 (expires in 0 days)") !=
+          std::string::npos);
+  }
 
   // Scale up under conflicts and API errors.
   t.api_.fail_next("PUT", "/statefulsets/", 409, 2);
@@ -392,7 +529,7 @@ TEST_CASE("operator e2e: create then scale 3 to 5 to 3 under writes then a rolli
   for (const auto& [key, value] : acked) {
     bool found = false;
     for (const std::string& url : t.sim_->ready_urls()) {
-      ReadReply r = client_of(url).get(key, "quorum");
+      ReadReply r = client_of(url, t.access_).get(key, "quorum");
       if (r.ok()) {
         found = r.value == value;
         break;
@@ -403,7 +540,7 @@ TEST_CASE("operator e2e: create then scale 3 to 5 to 3 under writes then a rolli
   CHECK(lost == 0);
 
   // Rolling upgrade with the cluster answering throughout.
-  Workload during_upgrade(t.sim_.get(), "u");
+  Workload during_upgrade(t.sim_.get(), t.access_, "u");
   during_upgrade.start();
   REQUIRE(t.api_.patch(kClusterPath, {{"spec", {{"image", "chorus:1.1"}}}}).ok());
   t.wait_settled(3, "chorus:1.1", "rolling upgrade to chorus:1.1");

@@ -3,9 +3,13 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+
+#include "core/text.h"
 
 namespace chorus::testkit {
 
@@ -71,7 +75,10 @@ std::vector<std::string> StatefulSetSim::ready_urls() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
   for (const auto& [ordinal, ready] : ready_) {
-    if (ready) out.push_back("http://" + pod_ip(ordinal) + ":" + std::to_string(kHttpPort));
+    if (ready) {
+      out.push_back((https_ ? "https://" : "http://") + pod_ip(ordinal) + ":" +
+                    std::to_string(kHttpPort));
+    }
   }
   return out;
 }
@@ -95,6 +102,67 @@ std::string StatefulSetSim::data_dir(int ordinal) const {
   return options_.root + "/" + options_.name + "-" + std::to_string(ordinal);
 }
 
+std::string StatefulSetSim::volume_dir(int ordinal, const std::string& volume) const {
+  return data_dir(ordinal) + ".volumes/" + volume;
+}
+
+Status StatefulSetSim::sync_volumes(Pod& pod) {
+  for (const SecretVolume& v : volumes_) {
+    const auto secret = api_->get("/api/v1/namespaces/" + options_.ns + "/secrets/" + v.secret);
+    if (!secret) return Status::Unavailable("Secret " + v.secret + " not found");
+    const std::string dir = volume_dir(pod.ordinal, v.name);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
+    std::set<std::string> keys;
+    const json data = secret->value("data", json::object());
+    for (const auto& [key, encoded] : data.items()) {
+      auto bytes = encoded.is_string()
+                       ? base64_decode(encoded.get<std::string>())
+                       : Result<std::string>(Status::InvalidArgument("not a string"));
+      if (!bytes.ok()) return Status::InvalidArgument("Secret " + v.secret + " " + key);
+      keys.insert(key);
+      const std::string path = dir + "/" + key;
+      std::ifstream in(path, std::ios::binary);
+      const std::string current{std::istreambuf_iterator<char>(in), {}};
+      if (in.is_open() && current == *bytes) continue;
+      // Replaced in one step, as the kubelet's atomic writer does: a reader sees old or new.
+      {
+        std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
+        out << *bytes;
+      }
+      ::chmod((path + ".tmp").c_str(), 0440);
+      std::filesystem::rename(path + ".tmp", path, ec);
+      if (ec) return Status::IOError("cannot write " + path + ": " + ec.message());
+    }
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (!keys.count(entry.path().filename().string())) std::filesystem::remove(entry.path(), ec);
+    }
+  }
+  pod.volumes_synced_ms = now_ms();
+  return Status::OK();
+}
+
+std::vector<std::string> StatefulSetSim::container_args(const Pod& pod) const {
+  const std::string pod_name = options_.name + "-" + std::to_string(pod.ordinal);
+  std::vector<std::string> out;
+  for (std::string arg : pod.args) {
+    for (const auto& [var, value] :
+         {std::pair<std::string, std::string>{"$(POD_NAME)", pod_name},
+          std::pair<std::string, std::string>{"$(POD_NAMESPACE)", options_.ns}}) {
+      for (size_t at; (at = arg.find(var)) != std::string::npos;)
+        arg.replace(at, var.size(), value);
+    }
+    for (const SecretVolume& v : volumes_) {
+      if (arg.compare(0, v.mount_path.size() + 1, v.mount_path + "/") == 0) {
+        arg = volume_dir(pod.ordinal, v.name) + arg.substr(v.mount_path.size());
+      }
+    }
+    out.push_back(std::move(arg));
+  }
+  return out;
+}
+
 void StatefulSetSim::loop() {
   while (!stopping_) {
     step();
@@ -109,13 +177,15 @@ Status StatefulSetSim::start_pod(Pod& pod) {
   for (int i = 0; i < seed_count; ++i) {
     seeds += (i ? "," : "") + pod_ip(i) + ":" + std::to_string(kPeerPort);
   }
+  CHORUS_RETURN_IF_ERROR(sync_volumes(pod));
   // What the template's launcher script adds before the container's args.
   std::vector<std::string> args = {"--id",    options_.name + "-" + std::to_string(pod.ordinal),
                                    "--http",  ip + ":" + std::to_string(kHttpPort),
                                    "--peer",  ip + ":" + std::to_string(kPeerPort),
                                    "--data",  data_dir(pod.ordinal) + "/data",
                                    "--seeds", seeds};
-  args.insert(args.end(), pod.args.begin(), pod.args.end());
+  const std::vector<std::string> from_template = container_args(pod);
+  args.insert(args.end(), from_template.begin(), from_template.end());
   // The pod's volume: provisioned with its claim, kept across restarts and rolling updates.
   std::error_code ec;
   std::filesystem::create_directories(data_dir(pod.ordinal), ec);
@@ -173,7 +243,10 @@ void StatefulSetSim::write_pod(const Pod& pod) {
 }
 
 bool StatefulSetSim::probe(const Pod& pod) {
-  httplib::Client client(pod_ip(pod.ordinal), kHttpPort);
+  // The kubelet does not verify a probe's certificate.
+  httplib::Client client((https_ ? "https://" : "http://") + pod_ip(pod.ordinal) + ":" +
+                         std::to_string(kHttpPort));
+  client.enable_server_certificate_verification(false);
   client.set_connection_timeout(std::chrono::milliseconds(options_.probe_timeout_ms));
   client.set_read_timeout(std::chrono::milliseconds(options_.probe_timeout_ms));
   auto r = client.Get("/v1/ready");
@@ -204,6 +277,7 @@ void StatefulSetSim::delete_pod(int ordinal, bool delete_claim) {
   if (delete_claim) {
     std::error_code ec;
     std::filesystem::remove_all(data_dir(ordinal), ec);
+    std::filesystem::remove_all(data_dir(ordinal) + ".volumes", ec);
   }
 }
 
@@ -228,6 +302,20 @@ void StatefulSetSim::step() {
   for (size_t i = 0; i + 1 < args.size(); ++i) {
     if (args[i] == "--bootstrap-expect") bootstrap_expect_ = std::stoi(args[i + 1]);
   }
+  volumes_.clear();
+  for (const json& volume : pod_template.value("volumes", json::array())) {
+    if (!volume.contains("secret")) continue;
+    SecretVolume v;
+    v.name = volume.value("name", "");
+    v.secret = volume["secret"].value("secretName", "");
+    for (const json& mount : container->value("volumeMounts", json::array())) {
+      if (mount.value("name", "") == v.name) v.mount_path = mount.value("mountPath", "");
+    }
+    if (!v.mount_path.empty()) volumes_.push_back(v);
+  }
+  https_ = container->value("readinessProbe", json::object())
+               .value("httpGet", json::object())
+               .value("scheme", "HTTP") == "HTTPS";
   // Scale down (Parallel: every surplus pod at once), highest first.
   while (!pods_.empty() && pods_.rbegin()->first >= replicas) {
     delete_pod(pods_.rbegin()->first, true);
@@ -238,6 +326,7 @@ void StatefulSetSim::step() {
   // Containers that exited come back (restartPolicy Always), after a growing delay.
   for (auto& [ordinal, pod] : pods_) {
     const bool running = pod.process && pod.process->alive();
+    if (running && now_ms() - pod.volumes_synced_ms >= 1'000) (void)sync_volumes(pod);
     if (!running) {
       if (pod.restart_at_ms == 0) {
         pod.restart_at_ms = now_ms() + pod.backoff_ms;

@@ -6,7 +6,13 @@
 //     <root>/NAME-i (its PersistentVolumeClaim). The container's args come from the StatefulSet's
 //     template verbatim; the address flags are what the template's launcher script computes
 //     (--id, --http, --peer, --data, --seeds of the first min(3, --bootstrap-expect) pods).
-//   - Readiness is the probe the template names (/v1/ready), written into the pod's Ready
+//   - Secret volumes, as the kubelet mounts them: the Secret's keys as files in
+//     <root>/NAME-i.volumes/VOLUME (mode 0440), refreshed while the pod runs (about every second,
+//     each file replaced by a rename, like the kubelet's atomic writer). A pod whose Secret does
+//     not exist yet is not started (ContainerCreating). In the args, $(POD_NAME) and
+//     $(POD_NAMESPACE) are expanded and a mountPath prefix becomes that directory.
+//   - Readiness is the probe the template names (/v1/ready, over HTTPS without verifying the
+//     certificate when its scheme is HTTPS, as the kubelet does), written into the pod's Ready
 //     condition. A container that exits is restarted (restartPolicy Always) after a backoff.
 //   - Rolling update: pods at or above the partition whose image differs from the template are
 //     replaced one at a time, highest ordinal first, each only once every pod is ready.
@@ -24,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,15 +69,24 @@ class StatefulSetSim {
   void stop();
 
   std::string pod_ip(int ordinal) const;
-  // Base URLs of the pods that are ready now: the client Service's endpoints.
+  // Base URLs of the pods that are ready now: the client Service's endpoints ("https://" when the
+  // template's probes speak HTTPS).
   std::vector<std::string> ready_urls();
+  // Where pod `ordinal`'s volume `volume` is mounted on this machine.
+  std::string volume_dir(int ordinal, const std::string& volume) const;
   int restarts();
   // Readiness probes that failed while the container was running.
   int probe_failures();
 
  private:
+  struct SecretVolume {
+    std::string name;
+    std::string secret;
+    std::string mount_path;
+  };
   struct Pod {
     int ordinal = 0;
+    uint64_t volumes_synced_ms = 0;
     std::string image;
     std::vector<std::string> args;
     std::unique_ptr<Process> process;
@@ -85,6 +101,10 @@ class StatefulSetSim {
   void loop();
   void step();
   Status start_pod(Pod& pod);
+  // Writes the pod's Secret volumes; Unavailable names a Secret that does not exist.
+  Status sync_volumes(Pod& pod);
+  // The template's args as the kubelet hands them to the container.
+  std::vector<std::string> container_args(const Pod& pod) const;
   // A new pod (or an updated one's replacement) of the template's image and args, started.
   void create_pod(int ordinal, const std::string& image, const std::vector<std::string>& args);
   void delete_pod(int ordinal, bool delete_claim);
@@ -103,6 +123,8 @@ class StatefulSetSim {
   int restarts_ = 0;
   int probe_failures_total_ = 0;
   int bootstrap_expect_ = 3;
+  std::vector<SecretVolume> volumes_;  // simulation thread only
+  std::atomic<bool> https_{false};
 };
 
 }  // namespace chorus::testkit

@@ -118,9 +118,14 @@ void set_timeout(int timeout_ms, const std::function<void(time_t, time_t)>& sett
 KvClient::KvClient(std::string host, int port, ClientOptions options)
     : host_(std::move(host)),
       port_(port),
-      http_(std::make_unique<httplib::Client>((options.cacert.empty() ? "http://" : "https://") +
-                                              host_ + ":" + std::to_string(port))) {
+      http_(std::make_unique<httplib::Client>(
+          (options.cacert.empty() ? "http://" : "https://") +
+          (options.tls_name.empty() || options.cacert.empty() ? host_ : options.tls_name) + ":" +
+          std::to_string(port))) {
   if (!options.cacert.empty()) http_->set_ca_cert_path(options.cacert.c_str());
+  if (!options.cacert.empty() && !options.tls_name.empty()) {
+    http_->set_hostname_addr_map({{options.tls_name, host_}});
+  }
   http_->set_tcp_nodelay(true);
   http_->set_keep_alive(options.keep_alive);
   if (!options.token.empty()) http_->set_bearer_token_auth(options.token.c_str());

@@ -42,6 +42,9 @@ struct ClientOptions {
   std::string token;
   // Not empty: speak HTTPS and verify the node's certificate against this PEM CA file.
   std::string cacert;
+  // Not empty (with cacert): still connect to the host given, but verify the certificate for this
+  // DNS name, as a client that resolved the name to that address does.
+  std::string tls_name;
 };
 
 // The ?w= / ?r= parameter: a number (2), or "one", "quorum", "all". Default: omitted.

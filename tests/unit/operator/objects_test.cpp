@@ -45,8 +45,8 @@ TEST_CASE("objects: a spec the schema lets through but Chorus cannot run is refu
 TEST_CASE("objects: every owned object carries the controller owner reference") {
   auto c = parse_cluster(cluster({{"image", "chorus:2"}}));
   REQUIRE(c.ok());
-  for (const json& o :
-       {headless_service(*c), client_service(*c), pod_disruption_budget(*c), stateful_set(*c, 3)}) {
+  for (const json& o : {headless_service(*c), client_service(*c), pod_disruption_budget(*c),
+                        network_policy(*c), stateful_set(*c, 3)}) {
     const json& ref = o["metadata"]["ownerReferences"][0];
     CHECK(ref["uid"] == "u-1");
     CHECK(ref["kind"] == "ChorusCluster");
@@ -79,16 +79,47 @@ TEST_CASE("objects: the StatefulSet runs the spec's image with its fixed flags")
   CHECK(container["image"] == "chorus:2");
   CHECK(container["resources"]["limits"]["memory"] == "4Gi");
   CHECK(container["readinessProbe"]["httpGet"]["path"] == "/v1/ready");
+  CHECK(container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS");
   CHECK(container["livenessProbe"]["httpGet"]["path"] == "/v1/health");
+  CHECK(container["livenessProbe"]["httpGet"]["scheme"] == "HTTPS");
   const auto args = container["args"].get<std::vector<std::string>>();
-  const std::vector<std::string> expected = {"--engine",           "leveldb", "--replicas",     "5",
-                                             "--read-quorum",      "3",       "--write-quorum", "3",
-                                             "--bootstrap-expect", "5",       "--insecure"};
+  const std::vector<std::string> expected = {
+      "--engine", "leveldb", "--replicas", "5", "--read-quorum", "3", "--write-quorum", "3",
+      "--bootstrap-expect", "5",
+      // Secure: each pod its own certificate, the shared gossip key and ACL; no --insecure.
+      "--tls-cert", "/etc/chorus/tls/$(POD_NAME).pem", "--tls-key",
+      "/etc/chorus/tls/$(POD_NAME)-key.pem", "--tls-ca", "/etc/chorus/tls/ca.pem", "--gossip-key",
+      "/etc/chorus/gossip/gossip.key", "--acl-file", "/etc/chorus/acl/acl.json",
+      "--security-reload-check-s", "10"};
   CHECK(args == expected);
+  // The files come from the Secrets, mounted read-only.
+  const json& volumes = sts["spec"]["template"]["spec"]["volumes"];
+  REQUIRE(volumes.size() == 3);
+  CHECK(volumes[0]["secret"]["secretName"] == "kv-tls");
+  CHECK(volumes[1]["secret"]["secretName"] == "kv-gossip");
+  CHECK(volumes[2]["secret"]["secretName"] == "kv-acl");
+  for (const json& mount : container["volumeMounts"]) {
+    if (mount["name"] != "data") CHECK(mount["readOnly"] == true);
+  }
   // Seeds: the first three pods, through the headless Service.
   const std::string launcher = container["command"][2];
   CHECK(launcher.find("-lt 3 ]") != std::string::npos);
   CHECK(launcher.find("kv-$i.kv-peers.") != std::string::npos);
+}
+
+TEST_CASE("objects: the NetworkPolicy admits clients on the HTTP port and only peers on 7000") {
+  auto c = parse_cluster(cluster({{"image", "chorus:2"}}));
+  REQUIRE(c.ok());
+  const json np = network_policy(*c);
+  CHECK(np["spec"]["podSelector"]["matchLabels"][kInstanceLabel] == "kv");
+  CHECK(np["spec"]["policyTypes"] == json::array({"Ingress"}));
+  const json& rules = np["spec"]["ingress"];
+  REQUIRE(rules.size() == 2);
+  CHECK_FALSE(rules[0].contains("from"));  // anyone
+  CHECK(rules[0]["ports"] == json::array({{{"port", kChorusHttpPort}, {"protocol", "TCP"}}}));
+  CHECK(rules[1]["from"][0]["podSelector"]["matchLabels"][kInstanceLabel] == "kv");
+  CHECK(rules[1]["ports"].size() == 2);
+  for (const json& port : rules[1]["ports"]) CHECK(port["port"] == kChorusPeerPort);
 }
 
 TEST_CASE("status: idle and available, or what the operator is doing") {
@@ -97,7 +128,7 @@ TEST_CASE("status: idle and available, or what the operator is doing") {
   spec.replicas = 3;
   spec.image = "chorus:2";
   Observed o;
-  o.headless_service = o.client_service = o.pdb = o.statefulset = true;
+  o.headless_service = o.client_service = o.pdb = o.network_policy = o.statefulset = true;
   o.sts_replicas = 3;
   o.sts_image = "chorus:2";
   o.epoch = 9;

@@ -21,7 +21,7 @@ ClusterSpec spec_of(int replicas, const std::string& image = "chorus:1") {
 // A settled cluster of n healthy pods and members running `image`.
 Observed settled(int n, const std::string& image = "chorus:1") {
   Observed o;
-  o.headless_service = o.client_service = o.pdb = o.statefulset = true;
+  o.headless_service = o.client_service = o.pdb = o.network_policy = o.statefulset = true;
   o.sts_replicas = n;
   o.sts_image = image;
   std::vector<MemberState> members;
@@ -50,11 +50,12 @@ TEST_CASE("reconcile: creates what is missing with the StatefulSet at the replic
   const int replicas = GENERATE(1, 3, 5);
   Observed empty;
   const auto actions = reconcile(spec_of(replicas), empty);
-  REQUIRE(actions.size() == 4);
+  REQUIRE(actions.size() == 5);
   CHECK(actions[0].kind == ActionKind::kCreateHeadlessService);
-  CHECK(actions[3].kind == ActionKind::kCreateStatefulSet);
-  CHECK(actions[3].replicas == 3);
-  CHECK(actions[3].image == "chorus:1");
+  CHECK(actions[3].kind == ActionKind::kCreateNetworkPolicy);
+  CHECK(actions[4].kind == ActionKind::kCreateStatefulSet);
+  CHECK(actions[4].replicas == 3);
+  CHECK(actions[4].image == "chorus:1");
 }
 
 TEST_CASE("reconcile: a settled cluster that matches its spec needs nothing") {
