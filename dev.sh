@@ -7,7 +7,8 @@
 #   ./dev.sh bench     build, start a 3-node cluster, run the load generator, stop the cluster
 #   ./dev.sh bench-join  build, load a 3-node cluster, join a 4th node, report the streaming time
 #   ./dev.sh bench-aae   build, load a 3-node cluster, let one node miss 1% of it, time anti-entropy
-#   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft, SWIM and anti-entropy simulations
+#   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft, SWIM, anti-entropy and coordinator
+#                      simulations
 #   ./dev.sh k6 [script.js] [runner flags]  build, start a 3-node cluster, run a k6 script from
 #                      tests/k6 (default smoke.js) with the bundled runner (or real k6: K6=k6)
 # SECURE=1 before cluster, bench or k6: TLS + ACL (one admin token) + sealed gossip, files made fresh

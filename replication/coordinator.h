@@ -1,4 +1,8 @@
-// Coordinator: runs quorum reads and writes for any key on any node (DESIGN.md §5).
+// Coordinator: runs quorum reads and writes for any key on any node (DESIGN.md §5). It is the
+// driver of the pure request machines (write_request.h, read_request.h, where every rule lives):
+// it admits a request, runs its machine on a strand with a deadline timer, carries the effects
+// out (replica RPCs through an RpcClient, the local replica applied directly, hints stored) and
+// feeds the replies back.
 //
 // Write: stamp an HLC timestamp and the ring epoch, send to the key's N owners in parallel (the
 // local replica is applied directly), answer after W acks. A down owner is replaced by the next
@@ -27,9 +31,11 @@
 #include "core/metrics.h"
 #include "core/record.h"
 #include "membership/membership.h"
-#include "net/transport.h"
+#include "net/rpc_client.h"
 #include "replication/hints.h"
+#include "replication/read_request.h"
 #include "replication/replica.h"
+#include "replication/write_request.h"
 
 namespace chorus {
 
@@ -43,44 +49,13 @@ struct CoordinatorOptions {
   // zipfian benchmark exhausted 3 once in ~90k writes). Past the bound the write answers 503.
   int restamp_rounds_max = 8;
   size_t requests_in_flight_max = 16384;
-};
-
-struct WriteRequest {
-  std::string key;
-  std::string value;
-  bool tombstone = false;
-  uint64_t ttl_s = 0;
-  bool sync = false;
-  int w = 0;  // 0 = default
-};
-
-struct WriteResponse {
-  // OK; InvalidArgument (w out of range); Unavailable (W unreachable, `acks` says how many
-  // acknowledged); Timeout; Busy (too many requests in flight).
-  Status status;
-  int acks = 0;
-  int required = 0;
-  Timestamp ts;
-  std::string node;
-};
-
-struct ReadRequest {
-  std::string key;
-  int r = 0;  // 0 = default
-};
-
-struct ReadResponse {
-  // OK with the newest record (possibly a tombstone or expired); NotFound when no replier holds
-  // the key; InvalidArgument; Unavailable; Timeout; Busy.
-  Status status;
-  int replies = 0;
-  int required = 0;
-  std::optional<Record> record;
+  // Test-only (WriteMachineOptions::restamp_disabled_for_test).
+  bool restamp_disabled_for_test = false;
 };
 
 class Coordinator {
  public:
-  Coordinator(boost::asio::io_context& io, Membership* membership, Transport* transport,
+  Coordinator(boost::asio::io_context& io, Membership* membership, RpcClient* rpc,
               ReplicaService* local, HintStore* hints, HlcClock* hlc, const Clock* clock,
               CoordinatorOptions options, MetricsRegistry* metrics);
 
@@ -91,7 +66,7 @@ class Coordinator {
   // Requests admitted and not yet answered.
   size_t in_flight() const { return in_flight_.load(); }
 
-  // Shared with the per-request state machines in coordinator.cpp.
+  // Shared with the per-request drivers in coordinator.cpp.
   struct Metrics {
     Counter* writes_ok;
     Counter* writes_failed;
@@ -112,7 +87,7 @@ class Coordinator {
   struct Context {
     boost::asio::io_context& io;
     Membership* membership;
-    Transport* transport;
+    RpcClient* rpc;
     ReplicaService* local;
     HintStore* hints;
     HlcClock* hlc;
@@ -127,7 +102,7 @@ class Coordinator {
 
   boost::asio::io_context& io_;
   Membership* membership_;
-  Transport* transport_;
+  RpcClient* rpc_;
   ReplicaService* local_;
   HintStore* hints_;
   HlcClock* hlc_;

@@ -55,6 +55,7 @@
 #include "core/limits.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "net/rpc_client.h"
 
 namespace chorus {
 
@@ -102,7 +103,6 @@ using Responder = std::function<void(Status status, std::string payload)>;
 // (where nobody is authenticated and a message's claims are all there is).
 using RpcHandler = std::function<void(const std::string& caller, uint16_t method,
                                       std::string payload, Responder respond)>;
-using RpcCallback = std::function<void(Result<std::string> reply)>;
 
 // The TLS contexts for new connections, asked once per connection so that a rotation (a provider
 // returning a new context) reaches new connections while open ones keep theirs. Both are set or
@@ -116,13 +116,13 @@ class TransportContext;
 class Listener;
 class Peer;
 
-class Transport {
+class Transport : public RpcClient {
  public:
   // `metrics` may be nullptr (the transport then counts into a private registry).
   Transport(boost::asio::io_context& io, TransportOptions options, MetricsRegistry* metrics);
   // Calls close() if it was not called (that posts to the io_context, which must then still
   // exist). Safe once close() was called (see Ownership above).
-  ~Transport();
+  ~Transport() override;
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
@@ -153,7 +153,7 @@ class Transport {
   // `cb` is never called inline from call(). If the io_context is stopped for good before delivery,
   // pending callbacks are destroyed without being called.
   void call(const std::string& peer, uint16_t method, std::string payload, uint64_t timeout_ms,
-            RpcCallback cb);
+            RpcCallback cb) override;
 
   // Stops accepting, closes every connection and completes pending calls with Unavailable. Returns
   // at once; the work happens in handlers on the io_context (the listening port is released when
