@@ -1,11 +1,11 @@
 #include "antientropy/exchange.h"
 
 #include <algorithm>
-#include <cassert>
 #include <map>
 #include <set>
 #include <unordered_map>
 
+#include "core/assert.h"
 #include "core/record.h"
 
 namespace chorus {
@@ -205,7 +205,7 @@ AaeRequest Exchange::base(AaeOp op) const {
 }
 
 Status Exchange::start() {
-  assert(phase_ == Phase::kIdle);
+  CHORUS_ASSERT(phase_ == Phase::kIdle);
   auto tree = build_tree(local_, options_.partition, options_.epoch, options_.leaves);
   if (!tree.ok()) {
     fail(tree.status());

@@ -2,8 +2,9 @@
 
 #include <xxhash.h>
 
-#include <cassert>
 #include <cstring>
+
+#include "core/assert.h"
 
 namespace chorus {
 
@@ -65,7 +66,7 @@ void MerkleTree::add(std::string_view key, Timestamp ts, uint64_t digest) {
 }
 
 void MerkleTree::remove(std::string_view key, Timestamp ts, uint64_t digest) {
-  assert(entries_ > 0);
+  CHORUS_ASSERT(entries_ > 0);
   leaf_sums_[leaf_of(key)] -= entry_hash(key, ts, digest);
   --entries_;
   dirty_ = true;
@@ -87,7 +88,7 @@ void MerkleTree::rebuild() const {
 }
 
 Hash128 MerkleTree::hash(size_t level, size_t index) const {
-  assert(level <= depth_ && index < (size_t{1} << level));
+  CHORUS_ASSERT(level <= depth_ && index < (size_t{1} << level));
   if (dirty_) rebuild();
   return nodes_[position(level, index)];
 }

@@ -1,8 +1,8 @@
 #include "antientropy/repair_ledger.h"
 
 #include <algorithm>
-#include <cassert>
 
+#include "core/assert.h"
 #include "core/coding.h"
 
 namespace chorus {
@@ -27,7 +27,7 @@ void RepairLedger::compact(Part* part) {
 }
 
 void RepairLedger::mark_verified(uint32_t partition, uint64_t epoch) {
-  assert(partition < parts_.size());
+  CHORUS_ASSERT(partition < parts_.size());
   Part& part = parts_[partition];
   part.dirty.erase(epoch);
   if (epoch < part.verified_below) return;
@@ -41,7 +41,7 @@ void RepairLedger::mark_verified(uint32_t partition, uint64_t epoch) {
 }
 
 bool RepairLedger::mark_dirty(uint32_t partition, uint64_t epoch) {
-  assert(partition < parts_.size());
+  CHORUS_ASSERT(partition < parts_.size());
   Part& part = parts_[partition];
   if (!any_closed_ || epoch > closed_through_) return false;
   // A late write into a collected epoch (a tombstone pushed back by a replica that had not
@@ -81,7 +81,7 @@ bool RepairLedger::verified(uint32_t partition, uint64_t epoch) const {
 }
 
 std::optional<EpochRange> RepairLedger::next_range(uint32_t partition, uint64_t span) const {
-  assert(span >= 1);
+  CHORUS_ASSERT(span >= 1);
   if (!any_closed_) return std::nullopt;
   const Part& part = parts_[partition];
   uint64_t first = 0;

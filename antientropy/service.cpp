@@ -657,7 +657,7 @@ void AntiEntropyService::finish_job(const std::shared_ptr<Job>& job) {
 void AntiEntropyService::paced(const std::shared_ptr<Job>& job, uint64_t delay_ms,
                                std::function<void()> fn) {
   const uint64_t now = clock_->steady_ms();
-  const uint64_t at = std::max(debt_until_ms_, now + delay_ms);
+  const uint64_t at = now + std::max(delay_ms, traffic_.wait_ms(now));
   if (at <= now) return fn();
   job->timer.expires_after(std::chrono::milliseconds(at - now));
   job->timer.async_wait([this, fn = std::move(fn)](boost::system::error_code ec) {
@@ -667,9 +667,7 @@ void AntiEntropyService::paced(const std::shared_ptr<Job>& job, uint64_t delay_m
 
 void AntiEntropyService::charge(size_t bytes) {
   bytes_->inc(bytes);
-  const uint64_t now = clock_->steady_ms();
-  const uint64_t cost_ms = bytes * 1000 / std::max<uint64_t>(1, options_.max_bytes_per_s);
-  debt_until_ms_ = std::max(debt_until_ms_, now) + cost_ms;
+  traffic_.spend(bytes, clock_->steady_ms());
 }
 
 void AntiEntropyService::drain_late_marks() {

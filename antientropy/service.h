@@ -49,6 +49,7 @@
 #include "antientropy/store_data.h"
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "core/rate_limiter.h"
 #include "engines/store.h"
 #include "membership/membership.h"
 #include "net/transport.h"
@@ -188,7 +189,7 @@ class AntiEntropyService {
   uint64_t started_ms_ = 0;
   uint64_t next_collect_ms_ = 0;
   uint64_t next_sweep_ms_ = 0;
-  uint64_t debt_until_ms_ = 0;  // the byte budget is spent until then
+  RateLimiter traffic_{options_.max_bytes_per_s, 0, clock_->steady_ms()};  // a pacer, no burst
   uint64_t converge_ms_ = 0;
 
   // Late writes reported by the Store observer (writer threads), drained by the strand.

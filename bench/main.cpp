@@ -3,6 +3,7 @@
 // optionally writes it as JSON. Exit codes: 0 done; 1 every measured request failed, or the JSON
 // file could not be written; 2 bad flags or unresolvable targets.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <fstream>
@@ -132,6 +133,9 @@ int parse_and_run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A node that closes the connection mid-request is an error to report, not a reason to die:
+  // OpenSSL writes with write(2), which raises SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     return parse_and_run(argc, argv);
   } catch (const std::exception& e) {  // the edge: nothing may escape as a crash without a word

@@ -43,6 +43,7 @@
 #include "core/metrics.h"
 #include "membership/cluster_metadata.h"
 #include "membership/membership.h"
+#include "membership/raft/raft.h"
 #include "membership/raft_host.h"
 #include "membership/swim/gossip.h"
 #include "net/transport.h"
@@ -51,6 +52,8 @@ namespace chorus {
 
 // Raft voters in the metadata log: 5 tolerates two failures; more would slow every commit.
 constexpr size_t kVotersMax = 5;
+static_assert(kVotersMax <= raft::kMaxVoters, "the Raft core must accept every voter set we make");
+static_assert(kVotersMax % 2 == 1, "an even voter count tolerates no more failures than one fewer");
 // How long the leader waits between a member becoming removable and removing it from the Raft
 // configuration: 20 heartbeats for it to learn its handover is done.
 constexpr uint64_t kRemovalDelayMs = 2000;

@@ -23,6 +23,7 @@ HintDelivery::HintDelivery(asio::io_context& io, Membership* membership, Transpo
       hlc_(hlc),
       clock_(clock),
       options_(std::move(options)),
+      rate_(options_.hints_per_second_max, options_.hints_per_second_max, clock->steady_ms()),
       delivered_(metrics->counter("chorus_hints_delivered_total", "Hints delivered to owners")),
       failed_(metrics->counter("chorus_hint_delivery_failures_total",
                                "Hint deliveries that failed and will be retried")),
@@ -30,10 +31,7 @@ HintDelivery::HintDelivery(asio::io_context& io, Membership* membership, Transpo
                                 "Hints dropped for exceeding the age bound")) {}
 
 void HintDelivery::start() {
-  asio::post(strand_, [this] {
-    last_refill_ms_ = clock_->steady_ms();
-    schedule();
-  });
+  asio::post(strand_, [this] { schedule(); });
 }
 
 void HintDelivery::stop() {
@@ -56,17 +54,14 @@ void HintDelivery::schedule() {
 }
 
 void HintDelivery::tick() {
-  const uint64_t now = clock_->steady_ms();
-  const double burst = static_cast<double>(options_.hints_per_second_max);
-  tokens_ = std::min(burst, tokens_ + burst * static_cast<double>(now - last_refill_ms_) / 1000.0);
-  last_refill_ms_ = now;
   deliver_next();
   schedule();
 }
 
 // Picks the first target that is alive and has hints, and sends one batch to it.
 void HintDelivery::deliver_next() {
-  if (batch_in_flight_ || stopped_ || tokens_ < 1) return;
+  const uint64_t now = clock_->steady_ms();
+  if (batch_in_flight_ || stopped_ || rate_.available(now) < 1) return;
   auto view = membership_->view();
   if (!view->formed()) return;
   for (const std::string& target : hints_->targets()) {
@@ -75,7 +70,7 @@ void HintDelivery::deliver_next() {
       expire(target);
       continue;
     }
-    const size_t count = std::min(options_.batch_max, static_cast<size_t>(tokens_));
+    const size_t count = std::min<size_t>(options_.batch_max, rate_.available(now));
     std::vector<Hint> batch;
     Status st = hints_->peek(target, count, &batch);
     if (!st.ok()) {
@@ -83,7 +78,7 @@ void HintDelivery::deliver_next() {
       continue;
     }
     if (batch.empty()) continue;
-    tokens_ -= static_cast<double>(batch.size());
+    rate_.spend(batch.size(), now);
     deliver(target, *index, std::move(batch));
     return;
   }

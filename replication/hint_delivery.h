@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/hlc.h"
 #include "core/metrics.h"
+#include "core/rate_limiter.h"
 #include "membership/membership.h"
 #include "net/transport.h"
 #include "replication/hints.h"
@@ -61,8 +62,7 @@ class HintDelivery {
   HlcClock* hlc_;
   const Clock* clock_;
   HintDeliveryOptions options_;
-  double tokens_ = 0;
-  uint64_t last_refill_ms_ = 0;
+  RateLimiter rate_;  // hints per second, bursts of a second's worth
   bool batch_in_flight_ = false;
   std::atomic<bool> stopped_{false};
   Counter* delivered_;

@@ -145,6 +145,7 @@ PartitionStreamer::PartitionStreamer(asio::io_context& io, Membership* membershi
       store_(store),
       clock_(clock),
       options_(std::move(options)),
+      pace_(options_.stream_bytes_per_s, 0, clock->steady_ms()),
       bytes_(metrics->counter("chorus_stream_bytes_total", "Bytes of records streamed in")),
       records_(metrics->counter("chorus_stream_records_total", "Records streamed in")),
       partitions_(metrics->counter("chorus_stream_partitions_total",
@@ -306,8 +307,9 @@ void PartitionStreamer::on_page(Result<std::string> reply) {
     job_->position = page.next_position;
   }
   // Pace to stream_bytes_per_s: this page's bytes buy this much time.
-  const uint64_t pause_ms = bytes * 1000 / std::max<uint64_t>(1, options_.stream_bytes_per_s);
-  schedule(pause_ms);
+  const uint64_t now = clock_->steady_ms();
+  pace_.spend(bytes, now);
+  schedule(pace_.wait_ms(now));
 }
 
 void PartitionStreamer::next_source(bool completed) {

@@ -40,6 +40,7 @@
 #include "core/clock.h"
 #include "core/limits.h"
 #include "core/metrics.h"
+#include "core/rate_limiter.h"
 #include "engines/store.h"
 #include "membership/membership.h"
 #include "net/transport.h"
@@ -140,6 +141,7 @@ class PartitionStreamer {
   Store* store_;
   const Clock* clock_;
   PartitionStreamerOptions options_;
+  RateLimiter pace_;  // stream_bytes_per_s, no burst
   std::atomic<bool> stopped_{false};
   bool busy_ = false;  // a page request or a StreamDone report is out
   uint64_t transition_id_ = 0;

@@ -1,18 +1,18 @@
 #include "replication/quorum.h"
 
-#include <cassert>
+#include "core/assert.h"
 
 namespace chorus {
 
 WriteQuorum::WriteQuorum(size_t targets, size_t required)
     : targets_(targets), required_(required), reported_(targets, false) {
-  assert(required >= 1);
+  CHORUS_ASSERT(required >= 1);
   decide();  // fewer targets than required fails at once
 }
 
 void WriteQuorum::report(size_t target) {
-  assert(target < targets_);
-  assert(!reported_[target] && "a target reports exactly once");
+  CHORUS_ASSERT(target < targets_);
+  CHORUS_ASSERT(!reported_[target], "a target reports exactly once");
   reported_[target] = true;
 }
 
@@ -39,12 +39,12 @@ void WriteQuorum::decide() {
 
 ReadQuorum::ReadQuorum(size_t targets, size_t required)
     : targets_(targets), required_(required), seen_(targets, Seen::kNone), records_(targets) {
-  assert(required >= 1);
+  CHORUS_ASSERT(required >= 1);
   decide();
 }
 
 void ReadQuorum::on_reply(size_t target, std::optional<Record> record) {
-  assert(target < targets_ && seen_[target] == Seen::kNone);
+  CHORUS_ASSERT(target < targets_ && seen_[target] == Seen::kNone);
   seen_[target] = Seen::kReplied;
   ++replies_;
   if (record && (!newest_ || newer_than(*record, *newest_))) newest_ = *record;
@@ -53,7 +53,7 @@ void ReadQuorum::on_reply(size_t target, std::optional<Record> record) {
 }
 
 void ReadQuorum::on_failure(size_t target) {
-  assert(target < targets_ && seen_[target] == Seen::kNone);
+  CHORUS_ASSERT(target < targets_ && seen_[target] == Seen::kNone);
   seen_[target] = Seen::kFailed;
   ++failures_;
   decide();

@@ -1,8 +1,8 @@
 #include "replication/read_request.h"
 
 #include <algorithm>
-#include <cassert>
 
+#include "core/assert.h"
 #include "ring/partitioner.h"
 
 namespace chorus {
@@ -112,7 +112,7 @@ void ReadRequestMachine::on_deadline() {
 }
 
 void ReadRequestMachine::answer(Status status) {
-  assert(!answered_);
+  CHORUS_ASSERT(!answered_);
   answered_ = true;
   ReadResponse response;
   response.replies = static_cast<int>(quorum_.replies());

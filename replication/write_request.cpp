@@ -1,8 +1,8 @@
 #include "replication/write_request.h"
 
 #include <algorithm>
-#include <cassert>
 
+#include "core/assert.h"
 #include "ring/partitioner.h"
 
 namespace chorus {
@@ -164,7 +164,7 @@ void WriteRequestMachine::on_deadline() {
 }
 
 void WriteRequestMachine::answer(Status status) {
-  assert(!answered_);
+  CHORUS_ASSERT(!answered_);
   answered_ = true;
   awaiting_ring_ = false;
   WriteResponse response;

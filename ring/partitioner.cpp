@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/assert.h"
+
 namespace chorus {
 
 bool is_valid_partition_count(uint32_t partitions) {
@@ -12,11 +14,8 @@ bool is_valid_partition_count(uint32_t partitions) {
 }
 
 uint32_t partition_of(std::string_view key, uint32_t partitions) {
-  if (!is_valid_partition_count(partitions)) {
-    // A bad count here would route keys to partitions no ring has: refuse loudly.
-    std::fprintf(stderr, "partition_of: invalid partition count %u\n", partitions);
-    std::abort();
-  }
+  // A bad count here would route keys to partitions no ring has: refuse loudly.
+  CHORUS_ASSERT(is_valid_partition_count(partitions), "invalid partition count");
   const uint64_t hash = XXH3_64bits(key.data(), key.size());
   return static_cast<uint32_t>(hash & (partitions - 1));
 }

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "core/assert.h"
 #include "core/limits.h"
 
 namespace chorus {
@@ -25,11 +26,6 @@ static_assert((100 + kReplicaLoadSlackPercent) * 100 <= 125 * (100 - kReplicaLoa
               "replica loads must stay within a max/min ratio of 1.25");
 
 constexpr uint32_t kNone = UINT32_MAX;
-
-[[noreturn]] void die(const char* what, size_t value) {
-  std::fprintf(stderr, "Ring: %s %zu\n", what, value);
-  std::abort();
-}
 
 uint64_t member_hash(const std::string& id) {
   return XXH3_64bits_withSeed(id.data(), id.size(), kScoreSeed);
@@ -359,8 +355,8 @@ Result<std::shared_ptr<const Ring>> Ring::build(std::vector<Member> members, uin
   ring->walk_.reserve(partitions);
   for (uint32_t p = 0; p < partitions; ++p) {
     // The assignments above never drop a seat; a short partition would silently lose replicas.
-    if (owners[p].size() != seats || primary.chosen[p].size() != 1)
-      die("placement left a seat empty in partition", p);
+    CHORUS_ASSERT(owners[p].size() == seats && primary.chosen[p].size() == 1,
+                  "placement left a seat empty");
     // Primary to the front, the other owners keep walk order; then the non-owners, in walk order.
     const uint32_t lead = primary.chosen[p].front();
     std::stable_partition(owners[p].begin(), owners[p].end(),
@@ -383,7 +379,7 @@ std::vector<uint32_t> remap(const std::vector<uint32_t>& indices, const Ring& fr
   out.reserve(indices.size());
   for (uint32_t m : indices) {
     auto index = into.index_of(from.members()[m].id);
-    if (!index) die("transition member missing from the union, index", m);
+    CHORUS_ASSERT(index.has_value(), "transition member missing from the union");
     out.push_back(static_cast<uint32_t>(*index));
   }
   return out;
@@ -441,17 +437,17 @@ Result<std::shared_ptr<const Ring>> Ring::build_transition(std::vector<Member> c
 }
 
 const std::vector<uint32_t>& Ring::write_owners(uint32_t partition) const {
-  if (partition >= partitions_) die("partition out of range:", partition);
+  CHORUS_ASSERT(partition < partitions_, "partition out of range");
   return write_owners_.empty() ? owners_[partition] : write_owners_[partition];
 }
 
 const std::vector<uint32_t>& Ring::previous_owners(uint32_t partition) const {
-  if (partition >= partitions_) die("partition out of range:", partition);
+  CHORUS_ASSERT(partition < partitions_, "partition out of range");
   return previous_owners_.empty() ? owners_[partition] : previous_owners_[partition];
 }
 
 const std::vector<uint32_t>& Ring::target_owners(uint32_t partition) const {
-  if (partition >= partitions_) die("partition out of range:", partition);
+  CHORUS_ASSERT(partition < partitions_, "partition out of range");
   return target_owners_.empty() ? owners_[partition] : target_owners_[partition];
 }
 
@@ -463,17 +459,17 @@ std::optional<size_t> Ring::index_of(std::string_view id) const {
 }
 
 const std::vector<uint32_t>& Ring::owners(uint32_t partition) const {
-  if (partition >= partitions_) die("partition out of range:", partition);
+  CHORUS_ASSERT(partition < partitions_, "partition out of range");
   return owners_[partition];
 }
 
 const std::vector<uint32_t>& Ring::walk(uint32_t partition) const {
-  if (partition >= partitions_) die("partition out of range:", partition);
+  CHORUS_ASSERT(partition < partitions_, "partition out of range");
   return walk_[partition];
 }
 
 std::vector<uint32_t> Ring::partitions_replicated_by(size_t index) const {
-  if (index >= members_.size()) die("member index out of range:", index);
+  CHORUS_ASSERT(index < members_.size(), "member index out of range");
   std::vector<uint32_t> out;
   for (uint32_t p = 0; p < partitions_; ++p) {
     if (holds(owners_[p], static_cast<uint32_t>(index))) out.push_back(p);
@@ -482,7 +478,7 @@ std::vector<uint32_t> Ring::partitions_replicated_by(size_t index) const {
 }
 
 std::vector<uint32_t> Ring::partitions_led_by(size_t index) const {
-  if (index >= members_.size()) die("member index out of range:", index);
+  CHORUS_ASSERT(index < members_.size(), "member index out of range");
   std::vector<uint32_t> out;
   for (uint32_t p = 0; p < partitions_; ++p) {
     if (owners_[p].front() == index) out.push_back(p);

@@ -1,16 +1,17 @@
 #include "k8s/operator/leader_election.h"
 
 #include <algorithm>
-#include <cassert>
+
+#include "core/assert.h"
 
 namespace chorus::op {
 
 LeaderElection::LeaderElection(std::string identity, LeaseTimings timings)
     : identity_(std::move(identity)), timings_(timings) {
-  assert(!identity_.empty());
+  CHORUS_ASSERT(!identity_.empty());
   // The old leader must give up before a candidate may consider the lease expired.
-  assert(timings_.renew_deadline_ms < timings_.lease_duration_ms);
-  assert(timings_.retry_period_ms < timings_.renew_deadline_ms);
+  CHORUS_ASSERT(timings_.renew_deadline_ms < timings_.lease_duration_ms);
+  CHORUS_ASSERT(timings_.retry_period_ms < timings_.renew_deadline_ms);
 }
 
 LeaseStep LeaderElection::observe(const std::optional<LeaseRecord>& lease, uint64_t now_ms) {
@@ -55,7 +56,7 @@ bool LeaderElection::lost(uint64_t now_ms) const {
 
 Backoff::Backoff(uint64_t initial_ms, uint64_t max_ms, uint64_t seed)
     : initial_ms_(initial_ms), max_ms_(max_ms), current_ms_(initial_ms), state_(seed | 1) {
-  assert(initial_ms_ > 0 && initial_ms_ <= max_ms_);
+  CHORUS_ASSERT(initial_ms_ > 0 && initial_ms_ <= max_ms_);
 }
 
 uint64_t Backoff::next_ms() {

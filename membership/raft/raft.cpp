@@ -1,10 +1,11 @@
 #include "membership/raft/raft.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cstdlib>
 #include <functional>
 #include <set>
+
+#include "core/assert.h"
 
 namespace chorus::raft {
 
@@ -117,8 +118,7 @@ Raft::Raft(const Config& config, const MemoryStorage& persisted)
   vote_ = term_ == hs.term ? hs.vote : kNoNode;
   if (snapshot_.empty()) {
     const bool ok = normalize(config.voters, config.learners, &base_conf_);
-    assert(ok);
-    (void)ok;
+    CHORUS_ASSERT(ok);
     conf_known_ = !base_conf_.voters.empty();
   } else {
     base_conf_ = snapshot_.metadata.conf;
@@ -131,7 +131,7 @@ Raft::Raft(const Config& config, const MemoryStorage& persisted)
 
 void Raft::reset(uint64_t term) {
   if (term != term_) {
-    assert(term > term_);
+    CHORUS_ASSERT(term > term_);
     term_ = term;
     vote_ = kNoNode;  // a vote is only ever for one term
   }
@@ -157,7 +157,7 @@ void Raft::become_follower(uint64_t term, NodeId leader) {
 }
 
 void Raft::become_pre_candidate() {
-  assert(role_ != Role::kLeader);
+  CHORUS_ASSERT(role_ != Role::kLeader);
   // Pre-vote changes neither term nor vote: a node that cannot win leaves no trace (thesis §9.6).
   role_ = Role::kPreCandidate;
   votes_.clear();
@@ -165,14 +165,14 @@ void Raft::become_pre_candidate() {
 }
 
 void Raft::become_candidate() {
-  assert(role_ != Role::kLeader);
+  CHORUS_ASSERT(role_ != Role::kLeader);
   reset(term_ + 1);
   vote_ = config_.id;
   role_ = Role::kCandidate;
 }
 
 void Raft::become_leader() {
-  assert(role_ == Role::kCandidate);
+  CHORUS_ASSERT(role_ == Role::kCandidate);
   reset(term_);
   role_ = Role::kLeader;
   leader_ = config_.id;
@@ -184,7 +184,7 @@ void Raft::become_leader() {
 }
 
 void Raft::campaign(bool pre_vote) {
-  assert(promotable());
+  CHORUS_ASSERT(promotable());
   uint64_t vote_term;
   if (pre_vote) {
     become_pre_candidate();
@@ -386,8 +386,7 @@ void Raft::step_leader(const Message& m) {
   if (m.type == MessageType::kAppendResp) return handle_append_response(m);
   // Election Safety: two leaders in one term would be a protocol bug, not a network fault.
   const bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kSnapshot;
-  assert(!from_leader && "two leaders in one term");
-  if (from_leader) std::abort();
+  CHORUS_ASSERT(!from_leader, "two leaders in one term");
 }
 
 }  // namespace chorus::raft
@@ -460,7 +459,7 @@ void Raft::handle_append_response(const Message& m) {
   pr.recent_active = true;
   if (m.reject) return handle_append_reject(m, pr);
   if (m.index > pr.match) {
-    assert(m.index <= log_.last_index());
+    CHORUS_ASSERT(m.index <= log_.last_index());
     pr.match = m.index;
     pr.next = std::max(pr.next, m.index + 1);
     while (!pr.inflight.empty() && pr.inflight.front() <= m.index) pr.inflight.pop_front();
@@ -509,7 +508,7 @@ bool Raft::send_append(NodeId to, bool heartbeat) {
     if (paused) return false;
     if (pr.replicating && pr.next > log_.last_index()) return false;  // nothing new
   }
-  assert(pr.next >= 1 && pr.next <= log_.last_index() + 1);
+  CHORUS_ASSERT(pr.next >= 1 && pr.next <= log_.last_index() + 1);
   if (!log_.has_term(pr.next - 1)) {
     // The entries this follower needs were compacted away (§7).
     send_snapshot(to, pr);
@@ -551,7 +550,7 @@ void Raft::send_heartbeat(NodeId to, const Progress& pr) {
 
 void Raft::send_snapshot(NodeId to, Progress& pr) {
   // snapshot_ always describes the compaction point, so it covers every missing entry.
-  assert(snapshot_.metadata.index == log_.snapshot_index() && !snapshot_.empty());
+  CHORUS_ASSERT(snapshot_.metadata.index == log_.snapshot_index() && !snapshot_.empty());
   Message m;
   m.type = MessageType::kSnapshot;
   m.to = to;
@@ -593,7 +592,7 @@ void Raft::broadcast_append(bool heartbeat) {
 }
 
 bool Raft::maybe_commit() {
-  assert(role_ == Role::kLeader);
+  CHORUS_ASSERT(role_ == Role::kLeader);
   std::vector<uint64_t> matches;
   for (NodeId v : latest_conf().voters) {
     matches.push_back(v == config_.id ? log_.last_index() : progress_.at(v).match);
@@ -699,8 +698,7 @@ void Raft::rescan_conf_or_die(uint64_t index) {
   // Leaders only replicate conf changes they encoded themselves; one that does not decode means
   // memory or codec corruption, and guessing would let nodes disagree on the voters.
   const bool ok = rescan_conf(index);
-  assert(ok && "undecodable conf change entry");
-  if (!ok) std::abort();
+  CHORUS_ASSERT(ok, "undecodable conf change entry");
 }
 
 void Raft::sync_progress() {

@@ -1,8 +1,9 @@
 #include "membership/raft/raft_log.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cstdlib>
+
+#include "core/assert.h"
 
 namespace chorus::raft {
 
@@ -31,8 +32,7 @@ void MemoryStorage::append(const std::vector<Entry>& new_entries) {
   const uint64_t first = new_entries.front().index;
   // A gap would silently lose entries, and rewriting the snapshot would rewrite committed
   // history: a broken caller, not a recoverable error.
-  assert(first >= first_index() && first <= last_index() + 1);
-  if (first < first_index() || first > last_index() + 1) std::abort();
+  CHORUS_ASSERT(first >= first_index() && first <= last_index() + 1);
   entries_.resize(first - first_index());
   entries_.insert(entries_.end(), new_entries.begin(), new_entries.end());
 }
@@ -53,7 +53,7 @@ RaftLog::RaftLog(const MemoryStorage& persisted) {
   const SnapshotMetadata& snap = persisted.snapshot().metadata;
   entries_.push_back(Entry{snap.term, snap.index, {}});
   for (const Entry& e : persisted.entries()) {
-    assert(e.index == last_index() + 1 && e.term >= last_term());
+    CHORUS_ASSERT(e.index == last_index() + 1 && e.term >= last_term());
     entries_.push_back(e);
   }
   committed_ = applied_ = snapshot_index();
@@ -65,8 +65,7 @@ uint64_t RaftLog::term(uint64_t index) const {
 }
 
 const Entry& RaftLog::entry(uint64_t index) const {
-  assert(index >= first_index() && index <= last_index());
-  if (index < first_index() || index > last_index()) std::abort();
+  CHORUS_ASSERT(index >= first_index() && index <= last_index());
   return entries_[offset_of(index)];
 }
 
@@ -80,7 +79,7 @@ bool RaftLog::is_up_to_date(uint64_t index, uint64_t t) const {
 
 void RaftLog::append(std::vector<Entry> entries) {
   for (Entry& e : entries) {
-    assert(e.index == last_index() + 1 && e.term >= last_term());
+    CHORUS_ASSERT(e.index == last_index() + 1 && e.term >= last_term());
     entries_.push_back(std::move(e));
   }
 }
@@ -95,8 +94,7 @@ uint64_t RaftLog::find_conflict(const std::vector<Entry>& entries) const {
 void RaftLog::truncate_and_append(const std::vector<Entry>& entries) {
   const uint64_t first = entries.front().index;
   // Log Matching + Leader Completeness mean a committed entry is never overwritten.
-  assert(first > committed_);
-  if (first <= committed_) std::abort();
+  CHORUS_ASSERT(first > committed_);
   entries_.resize(offset_of(first));
   stabled_ = std::min(stabled_, first - 1);
   entries_.insert(entries_.end(), entries.begin(), entries.end());
@@ -130,23 +128,20 @@ uint64_t RaftLog::find_conflict_by_term(uint64_t index, uint64_t t) const {
 }
 
 std::vector<Entry> RaftLog::slice(uint64_t lo, size_t max_count) const {
-  assert(lo >= first_index() && lo <= last_index() + 1);
-  if (lo < first_index() || lo > last_index() + 1) std::abort();
+  CHORUS_ASSERT(lo >= first_index() && lo <= last_index() + 1);
   const uint64_t hi = std::min<uint64_t>(last_index() + 1, lo + max_count);
   return std::vector<Entry>(entries_.begin() + offset_of(lo), entries_.begin() + offset_of(hi));
 }
 
 void RaftLog::commit_to(uint64_t index) {
-  assert(index <= last_index());
-  if (index > last_index()) std::abort();
+  CHORUS_ASSERT(index <= last_index());
   committed_ = std::max(committed_, index);
 }
 
 void RaftLog::compact(uint64_t index) {
   // Only applied (hence committed and persisted) entries may leave the log: the snapshot that
   // replaces them must describe a state the application actually reached.
-  assert(index >= snapshot_index() && index <= applied_ && applied_ <= stabled_);
-  if (index < snapshot_index() || index > applied_) std::abort();
+  CHORUS_ASSERT(index >= snapshot_index() && index <= applied_ && applied_ <= stabled_);
   const uint64_t t = term(index);
   entries_.erase(entries_.begin(), entries_.begin() + offset_of(index));
   entries_.front() = Entry{t, index, {}};
@@ -154,8 +149,7 @@ void RaftLog::compact(uint64_t index) {
 
 bool RaftLog::restore(const SnapshotMetadata& snap) {
   // An older snapshot would roll back committed state; the caller filters those out.
-  assert(snap.index > committed_);
-  if (snap.index <= committed_) std::abort();
+  CHORUS_ASSERT(snap.index > committed_);
   const bool keep = match_term(snap.index, snap.term);
   if (keep) {
     entries_.erase(entries_.begin(), entries_.begin() + offset_of(snap.index));
@@ -178,12 +172,12 @@ std::vector<Entry> RaftLog::next_committed_entries() const {
 }
 
 void RaftLog::stable_to(uint64_t index) {
-  assert(index <= last_index());
+  CHORUS_ASSERT(index <= last_index());
   stabled_ = std::max(stabled_, index);
 }
 
 void RaftLog::applied_to(uint64_t index) {
-  assert(index <= committed_ && index >= applied_);
+  CHORUS_ASSERT(index <= committed_ && index >= applied_);
   applied_ = index;
 }
 

@@ -1,11 +1,11 @@
 #include "membership/swim/broadcast_queue.h"
 
-#include <cassert>
+#include "core/assert.h"
 
 namespace chorus::swim {
 
 BroadcastQueue::BroadcastQueue(size_t max_entries) : max_entries_(max_entries) {
-  assert(max_entries_ >= 1);
+  CHORUS_ASSERT(max_entries_ >= 1);
 }
 
 void BroadcastQueue::push(Update u) {
@@ -29,7 +29,7 @@ void BroadcastQueue::push(Update u) {
 
 std::vector<Update> BroadcastQueue::take(size_t budget_bytes, size_t max_count,
                                          int transmit_limit) {
-  assert(transmit_limit >= 1);
+  CHORUS_ASSERT(transmit_limit >= 1);
   std::vector<Update> picked;
   std::vector<Key> sent;
   for (auto it = items_.begin(); it != items_.end() && picked.size() < max_count; ++it) {

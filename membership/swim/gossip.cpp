@@ -12,6 +12,8 @@
 #include <map>
 #include <optional>
 
+#include "core/address.h"
+
 namespace chorus {
 namespace {
 
@@ -36,22 +38,13 @@ struct HostPort {
   uint16_t port = 0;
 };
 
-// "host:port" or "[v6]:port"; nullopt when malformed.
+// "host:port" or "[v6]:port" with a host; nullopt when malformed.
 std::optional<HostPort> split_host_port(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) return std::nullopt;
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  unsigned port = 0;
-  const char* begin = address.data() + colon + 1;
-  const char* end = address.data() + address.size();
-  auto [ptr, ec] = std::from_chars(begin, end, port);
-  if (begin == end || ec != std::errc() || ptr != end || port > 65535 || host.empty()) {
+  HostPort out;
+  if (!parse_host_port(address, &out.host, &out.port).ok() || out.host.empty()) {
     return std::nullopt;
   }
-  return HostPort{host, static_cast<uint16_t>(port)};
+  return out;
 }
 
 std::string endpoint_string(const udp::endpoint& ep) {

@@ -1,12 +1,12 @@
 #include "membership/swim/member_table.h"
 
-#include <cassert>
+#include "core/assert.h"
 
 namespace chorus::swim {
 
 MemberTable::MemberTable(Member self, uint64_t incarnation, size_t max_members)
     : self_id_(self.id), max_members_(max_members) {
-  assert(valid_member(self) && max_members_ >= 1);
+  CHORUS_ASSERT(valid_member(self) && max_members_ >= 1);
   members_[self_id_] = MemberInfo{std::move(self), State::kAlive, incarnation, 0};
 }
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/assert.h"
 #include "core/coding.h"
 
 namespace chorus::swim {
@@ -35,10 +36,7 @@ bool has_target_id(MessageType t) {
 
 // Broken caller invariants crash loudly (STYLE.md); encode() is never fed remote input.
 void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "swim::encode: %s\n", what);
-    std::abort();
-  }
+  if (!condition) ::chorus::detail::assert_failed("swim::encode", what, __FILE__, __LINE__);
 }
 
 void put_member(std::string* out, const Member& m, uint64_t incarnation) {

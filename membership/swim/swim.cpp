@@ -1,10 +1,11 @@
 #include "membership/swim/swim.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+
+#include "core/assert.h"
 
 namespace chorus::swim {
 namespace {
@@ -388,10 +389,7 @@ void Swim::send(const std::string& to, Message m, const std::string& recipient_i
 }
 
 void Swim::push_datagram(const std::string& to, std::string bytes) {
-  if (bytes.size() > kMaxDatagramBytes) {
-    std::fprintf(stderr, "swim: built a %zu-byte datagram\n", bytes.size());
-    std::abort();
-  }
+  CHORUS_ASSERT(bytes.size() <= kMaxDatagramBytes, "swim built an oversized datagram");
   if (outbox_.size() >= kMaxOutgoingDatagrams) {
     ++stats_.datagrams_dropped;
     return;

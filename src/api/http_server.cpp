@@ -19,6 +19,8 @@
 #include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/address.h"
+
 namespace chorus {
 
 namespace asio = boost::asio;
@@ -54,22 +56,6 @@ HttpResponse error_response(int status, const char* code, const std::string& mes
 
 void bump(Counter* counter) {
   if (counter != nullptr) counter->inc();
-}
-
-// Splits "host:port" / "[v6]:port"; false when malformed.
-bool split_host_port(const std::string& address, std::string* host, std::string* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::string h = address.substr(0, colon);
-  const std::string p = address.substr(colon + 1);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(p) > 65535) {
-    return false;
-  }
-  *host = h.empty() ? "0.0.0.0" : h;
-  *port = p;
-  return true;
 }
 
 std::string format_endpoint(const tcp::endpoint& endpoint) {
@@ -262,10 +248,12 @@ class HttpSession final : public HttpSessionBase,
 
 Status HttpServerState::listen(const std::string& host_port) {
   std::string host;
-  std::string port;
-  if (!split_host_port(host_port, &host, &port)) {
+  uint16_t port_number = 0;
+  if (!parse_host_port(host_port, &host, &port_number).ok()) {
     return Status::InvalidArgument("http address must be host:port, got \"" + host_port + "\"");
   }
+  if (host.empty()) host = "0.0.0.0";
+  const std::string port = std::to_string(port_number);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return Status::InvalidArgument("http server is closed");

@@ -16,6 +16,7 @@
 // --node defaults to $CHORUS_NODE, then http://127.0.0.1:8081. Exit codes: 0 success; 1 the node
 // answered 4xx/5xx (404 on get included); 2 no answer from the node, or bad usage.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -267,6 +268,9 @@ int parse_and_run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A node that closes the connection mid-request is an error to report, not a reason to die:
+  // OpenSSL writes with write(2), which raises SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     return parse_and_run(argc, argv);
   } catch (const std::exception& e) {  // the edge: report, never crash without a word

@@ -1,7 +1,8 @@
 #include "core/metrics.h"
 
-#include <cassert>
 #include <cstdio>
+
+#include "core/assert.h"
 
 namespace chorus {
 
@@ -17,7 +18,7 @@ MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const 
                                                  Kind kind) {
   auto [it, inserted] = families_.try_emplace(name, Family{kind, help, {}});
   // One name, one kind: registering a counter and a gauge under one name is a programming error.
-  assert(it->second.kind == kind);
+  CHORUS_ASSERT(it->second.kind == kind);
   (void)inserted;
   return it->second;
 }

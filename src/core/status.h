@@ -8,10 +8,11 @@
 // Thread-safety: values; share by copy.
 #pragma once
 
-#include <cassert>
 #include <optional>
 #include <string>
 #include <utility>
+
+#include "core/assert.h"
 
 namespace chorus {
 
@@ -70,22 +71,21 @@ class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
-    assert(!status_.ok() && "Result built from an OK Status has no value");
-    if (status_.ok()) status_ = Status::InvalidArgument("Result built from OK status");
+    CHORUS_ASSERT(!status_.ok(), "Result built from an OK Status has no value");
   }
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
   T& value() & {
-    assert(ok());
+    CHORUS_ASSERT(ok());
     return *value_;
   }
   const T& value() const& {
-    assert(ok());
+    CHORUS_ASSERT(ok());
     return *value_;
   }
   T&& value() && {
-    assert(ok());
+    CHORUS_ASSERT(ok());
     return std::move(*value_);
   }
   T* operator->() { return &value(); }

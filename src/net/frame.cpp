@@ -1,9 +1,9 @@
 #include "net/frame.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cstring>
 
+#include "core/assert.h"
 #include "core/coding.h"
 #include "core/limits.h"
 
@@ -122,7 +122,7 @@ char* FrameDecoder::prepare(size_t n) {
 }
 
 void FrameDecoder::commit(size_t n) {
-  assert(end_ + n <= capacity_ && "commit beyond prepare()");
+  CHORUS_ASSERT(end_ + n <= capacity_, "commit beyond prepare()");
   end_ = std::min(end_ + n, capacity_);
 }
 

@@ -2,10 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "net/connection_log.h"
 #include "security/tls.h"
@@ -23,11 +29,13 @@ std::string endpoint_string(const boost::asio::ip::tcp::socket& socket) {
 
 FramedConnection::FramedConnection(boost::asio::ip::tcp::socket socket, Strand strand,
                                    size_t frame_bytes_max, size_t write_queue_frames_max,
-                                   Gauge* connections, Tls tls)
+                                   Gauge* connections, Tls tls, uint64_t stall_timeout_ms)
     : socket_(std::move(socket)),
       strand_(std::move(strand)),
       tls_options_(std::move(tls)),
       handshake_timer_(strand_),
+      stall_timeout_ms_(stall_timeout_ms),
+      watchdog_timer_(strand_),
       decoder_(frame_bytes_max),
       write_queue_frames_max_(write_queue_frames_max),
       connections_(connections),
@@ -56,10 +64,63 @@ void FramedConnection::start() {
     log_connection_error("cannot set TCP_NODELAY on connection with " + remote_ + ": " +
                          ec.message());
   }
+  set_liveness_options();
+  watch_progress();
   if (tls_) return handshake();
   established_ = true;
   pump();
   write_more();
+}
+
+// The kernel's half of liveness: unacknowledged data older than the stall timeout aborts the
+// connection, and an idle connection to a vanished peer is found by keepalive probes.
+void FramedConnection::set_liveness_options() {
+  if (stall_timeout_ms_ == 0) return;
+  const int fd = tcp().native_handle();
+  const unsigned int user_timeout_ms = static_cast<unsigned int>(stall_timeout_ms_);
+  const int on = 1;
+  const int idle_s = std::max(1, static_cast<int>(stall_timeout_ms_ / 1000));
+  const int interval_s = 1;
+  const int probes = 3;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms) !=
+          0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes) != 0) {
+    // Not fatal: the watchdog below still closes a stalled connection.
+    log_connection_error("cannot set TCP keepalive/user timeout on connection with " + remote_ +
+                         ": " + std::strerror(errno));
+  }
+}
+
+std::chrono::steady_clock::duration FramedConnection::write_stalled_for() const {
+  if (!writing_) return std::chrono::steady_clock::duration::zero();
+  return std::chrono::steady_clock::now() - write_progress_;
+}
+
+// Our half: checked four times per stall timeout, so a stall is found within 1.25 timeouts.
+void FramedConnection::watch_progress() {
+  if (stall_timeout_ms_ == 0 || closed_) return;
+  watchdog_timer_.expires_after(
+      std::chrono::milliseconds(std::max<uint64_t>(25, stall_timeout_ms_ / 4)));
+  // A weak reference: the watchdog must not keep a connection alive, or tearing the io_context
+  // down would destroy the connection (and this timer) from inside the timer's own handler.
+  watchdog_timer_.async_wait(boost::asio::bind_executor(
+      strand_, [weak = weak_from_this()](const boost::system::error_code& ec) {
+        std::shared_ptr<FramedConnection> self = weak.lock();
+        if (ec || !self || self->closed_) return;
+        if (self->write_stalled_for() >= std::chrono::milliseconds(self->stall_timeout_ms_)) {
+          const Status reason = Status::Unavailable(
+              "no progress sending to " + self->remote_ + " for " +
+              std::to_string(self->stall_timeout_ms_) + " ms (partitioned or stopped peer)");
+          log_connection_error("closing connection with " + self->remote_ + ": " +
+                               reason.message());
+          self->close(reason);
+          return;
+        }
+        self->watch_progress();
+      }));
 }
 
 void FramedConnection::handshake() {
@@ -174,6 +235,18 @@ void FramedConnection::write_more() {
     write_queue_.pop_front();
   }
   writing_ = true;
+  write_progress_ = std::chrono::steady_clock::now();
+  // Called before each write_some of the composed write, on the strand: each chunk the socket
+  // takes is progress. Same chunking as transfer_all.
+  auto progress = [self = this, seen = size_t{0}](const boost::system::error_code& ec,
+                                                  size_t written) mutable -> size_t {
+    if (ec) return 0;
+    if (written != seen) {
+      seen = written;
+      self->write_progress_ = std::chrono::steady_clock::now();
+    }
+    return 65536;
+  };
   auto on_write = boost::asio::bind_executor(
       strand_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
         self->on_write(ec);
@@ -183,13 +256,14 @@ void FramedConnection::write_more() {
     // record per 16 KiB instead of a record and a syscall per frame.
     tls_write_buffer_.clear();
     for (const std::string& frame : write_batch_) tls_write_buffer_ += frame;
-    boost::asio::async_write(*tls_, boost::asio::buffer(tls_write_buffer_), std::move(on_write));
+    boost::asio::async_write(*tls_, boost::asio::buffer(tls_write_buffer_), std::move(progress),
+                             std::move(on_write));
     return;
   }
   std::vector<boost::asio::const_buffer> buffers;
   buffers.reserve(write_batch_.size());
   for (const std::string& frame : write_batch_) buffers.push_back(boost::asio::buffer(frame));
-  boost::asio::async_write(socket_, buffers, std::move(on_write));
+  boost::asio::async_write(socket_, buffers, std::move(progress), std::move(on_write));
 }
 
 void FramedConnection::on_write(const boost::system::error_code& ec) {
@@ -214,6 +288,7 @@ void FramedConnection::close(const Status& reason) {
   // a peer that stopped reading.
   boost::system::error_code ec;
   handshake_timer_.cancel();
+  watchdog_timer_.cancel();
   tcp().close(ec);
   if (ec) spdlog::debug("net: closing socket to {}: {}", remote_, ec.message());
   write_queue_.clear();

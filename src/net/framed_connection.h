@@ -13,6 +13,12 @@
 // on the connection's strand; other threads reach it with boost::asio::post(strand(), ...). Errors:
 // a socket error, a malformed or oversized frame, a full write queue or a hook returning a non-OK
 // Status closes the connection; on_closed() then runs exactly once with the reason.
+//
+// Liveness: with stall_timeout_ms > 0, a connection that has bytes to send and gets none of them
+// into the socket for that long is closed (Unavailable), and the socket's TCP_USER_TIMEOUT is set
+// to the same, with keepalive probes for idle connections. A partition or a stopped peer then costs
+// one stall timeout, after which the owner reconnects, instead of a full queue until the kernel's
+// retransmissions give up (minutes).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -20,6 +26,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -51,7 +58,8 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // (pending calls, or requests in flight); exceeding it is treated as a broken invariant and
   // closes the connection. `connections` is incremented here and decremented on close.
   FramedConnection(boost::asio::ip::tcp::socket socket, Strand strand, size_t frame_bytes_max,
-                   size_t write_queue_frames_max, Gauge* connections, Tls tls);
+                   size_t write_queue_frames_max, Gauge* connections, Tls tls,
+                   uint64_t stall_timeout_ms = 0);
   virtual ~FramedConnection();
   FramedConnection(const FramedConnection&) = delete;
   FramedConnection& operator=(const FramedConnection&) = delete;
@@ -74,6 +82,9 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // The node id in the other end's certificate once the TLS handshake is done; empty without TLS.
   const std::string& peer_id() const { return peer_id_; }
   bool established() const { return established_; }
+  // How long bytes have been waiting to enter the socket without any progress; zero when nothing
+  // is being written.
+  std::chrono::steady_clock::duration write_stalled_for() const;
 
  protected:
   // A decoded frame. A non-OK Status closes the connection with that reason.
@@ -97,12 +108,17 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   void on_read(const boost::system::error_code& ec, size_t bytes);
   void write_more();
   void on_write(const boost::system::error_code& ec);
+  void set_liveness_options();
+  void watch_progress();
 
   boost::asio::ip::tcp::socket socket_;  // moved into tls_ when there is one
   Strand strand_;
   Tls tls_options_;
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;
   boost::asio::steady_timer handshake_timer_;
+  const uint64_t stall_timeout_ms_;
+  boost::asio::steady_timer watchdog_timer_;
+  std::chrono::steady_clock::time_point write_progress_;  // the last bytes the socket took
   std::string tls_write_buffer_;  // with TLS a batch is one buffer: one record, not one per frame
   std::string peer_id_;
   FrameDecoder decoder_;

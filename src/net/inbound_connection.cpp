@@ -13,7 +13,8 @@ InboundConnection::InboundConnection(boost::asio::ip::tcp::socket socket,
                                      std::shared_ptr<TransportContext> context)
     : FramedConnection(std::move(socket), std::move(strand), context->options().frame_bytes_max,
                        context->options().inbound_requests_in_flight_max, context->connections(),
-                       context->tls_for(boost::asio::ssl::stream_base::server)),
+                       context->tls_for(boost::asio::ssl::stream_base::server),
+                       context->options().stall_timeout_ms),
       context_(std::move(context)) {}
 
 Status InboundConnection::on_frame(Frame frame) {

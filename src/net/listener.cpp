@@ -5,7 +5,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 
-#include "net/address.h"
+#include "core/address.h"
 #include "net/connection_log.h"
 #include "net/inbound_connection.h"
 

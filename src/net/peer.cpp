@@ -11,12 +11,18 @@
 
 namespace chorus {
 
+namespace {
+// A write pending this long when gossip sees the peer alive again is a casualty of the outage.
+constexpr auto kStalledLinkOnRetry = std::chrono::milliseconds(250);
+}  // namespace
+
 OutboundLink::OutboundLink(boost::asio::ip::tcp::socket socket, FramedConnection::Strand strand,
                            const std::shared_ptr<TransportContext>& context,
                            std::weak_ptr<Peer> peer)
     : FramedConnection(std::move(socket), std::move(strand), context->options().frame_bytes_max,
                        context->options().pending_calls_per_peer_max, context->connections(),
-                       context->tls_for(boost::asio::ssl::stream_base::client)),
+                       context->tls_for(boost::asio::ssl::stream_base::client),
+                       context->options().stall_timeout_ms),
       peer_(std::move(peer)) {}
 
 Status OutboundLink::on_frame(Frame frame) {
@@ -241,6 +247,14 @@ void Peer::connect_failed(const Status& reason) {
 
 void Peer::retry_now() {
   boost::asio::post(strand_, [self = shared_from_this()] {
+    // The peer is back, but a connection opened before it went away may still be stuck behind
+    // the partition's unacknowledged bytes: replace it now rather than wait out the stall timeout.
+    if (self->state_ == State::kConnected && self->link_ &&
+        self->link_->write_stalled_for() >= kStalledLinkOnRetry) {
+      self->link_->close(Status::Unavailable("connection to " + self->address_ +
+                                             " stalled while the peer was unreachable"));
+      return;
+    }
     if (self->state_ != State::kBackoff) return;
     self->backoff_timer_.cancel();
     self->failures_ = 0;

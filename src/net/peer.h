@@ -52,7 +52,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
   void call(uint16_t method, std::string payload, uint64_t timeout_ms, RpcCallback cb);
   // Any thread. Fails every pending call with Unavailable and closes the connection for good.
   void close();
-  // Ends a reconnect backoff early: the caller has evidence the peer is up again.
+  // The caller has evidence the peer is up again: ends a reconnect backoff early, and replaces a
+  // connection whose writes are stuck (left over from the outage).
   void retry_now();
 
   // From the OutboundLink, on the strand.

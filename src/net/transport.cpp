@@ -2,7 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "net/address.h"
+#include "core/address.h"
 #include "net/frame.h"
 #include "net/inbound_connection.h"
 #include "net/listener.h"

@@ -82,6 +82,11 @@ struct TransportOptions {
   uint64_t tls_handshake_timeout_ms = 2000;
   uint64_t reconnect_backoff_min_ms = 50;
   uint64_t reconnect_backoff_max_ms = 2000;
+  // A connection with bytes to send that gets none into the socket for this long is closed, and
+  // so is one whose sent data stays unacknowledged this long (TCP_USER_TIMEOUT): its calls fail
+  // and the next call reconnects. A partition or a stopped peer then blocks a link for this long,
+  // not until the kernel gives up. 0 turns both off.
+  uint64_t stall_timeout_ms = 3000;
 };
 
 // Distinct peers one transport keeps connections to. Far above any cluster Chorus targets; it only
@@ -158,9 +163,10 @@ class Transport : public RpcClient {
   // Stops accepting, closes every connection and completes pending calls with Unavailable. Returns
   // at once; the work happens in handlers on the io_context (the listening port is released when
   // the acceptor's handler ran). Idempotent; later call()s fail with Unavailable.
-  // Ends the reconnect backoff of `peer`, if any, so the next call connects at once. For callers
-  // with evidence the peer is up (it just sent us a message): without this, a node whose first
-  // connects raced its peers' start would fail calls fast for up to reconnect_backoff_max_ms.
+  // Ends the reconnect backoff of `peer`, if any, so the next call connects at once, and replaces
+  // a connection to it whose writes are stuck (left over from a partition). For callers with
+  // evidence the peer is up (gossip just heard from it): without this, a node whose first connects
+  // raced its peers' start would fail calls fast for up to reconnect_backoff_max_ms.
   void retry_now(const std::string& peer);
 
   void close();

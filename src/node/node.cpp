@@ -28,7 +28,7 @@
 #include "core/rpc_methods.h"
 #include "engines/store.h"
 #include "membership/cluster_membership.h"
-#include "net/address.h"
+#include "core/address.h"
 #include "net/transport.h"
 #include "node/node_service.h"
 #include "replication/coordinator.h"

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/coding.h"
-#include "net/address.h"
+#include "core/address.h"
 #include "net/backoff.h"
 #include "net/frame.h"
 

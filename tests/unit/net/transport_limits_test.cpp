@@ -102,6 +102,7 @@ TEST_CASE("a response that does not fit a frame reaches the caller as TooLarge")
 }
 
 TEST_CASE("an error message longer than the frame allows is cut - not fatal to the connection") {
+  MetricsRegistry client_metrics;
   IoRunner runner;
   TransportOptions options;
   options.frame_bytes_max = 1024;
@@ -112,7 +113,6 @@ TEST_CASE("an error message longer than the frame allows is cut - not fatal to t
         respond(Status::InvalidArgument(std::string(5000, 'm')), {});
       });
   REQUIRE(server.listen("127.0.0.1:0").ok());
-  MetricsRegistry client_metrics;
   Transport client(runner.io(), options, &client_metrics);
 
   Result<std::string> reply = call_and_wait(client, server.local_address(), 1, "x");

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "net/frame.h"
 #include "net/transport.h"
@@ -241,12 +242,12 @@ TEST_CASE("calls time out independently - each at its own deadline") {
 }
 
 TEST_CASE("Unavailable at once when nothing listens - then fail-fast during backoff") {
+  MetricsRegistry metrics;
   IoRunner runner;
   TransportOptions options;
   options.connect_timeout_ms = 5000;
   options.reconnect_backoff_min_ms = 30'000;  // stays in backoff for the whole test
   options.reconnect_backoff_max_ms = 30'000;
-  MetricsRegistry metrics;
   Transport client(runner.io(), options, &metrics);
   const std::string peer = "127.0.0.1:" + std::to_string(unused_port(runner.io()));
 
@@ -309,12 +310,12 @@ TEST_CASE("connection loss fails in-flight calls - calls succeed again once the 
 
 TEST_CASE("close() completes pending calls with Unavailable - and later calls too") {
   constexpr size_t kCalls = 10;
+  MetricsRegistry client_metrics;
   IoRunner runner;
   auto held = std::make_shared<HeldRequests>();
   Transport server(runner.io(), {}, nullptr);
   server.set_handler(hold_handler(held));
   REQUIRE(server.listen("127.0.0.1:0").ok());
-  MetricsRegistry client_metrics;
   Transport client(runner.io(), {}, &client_metrics);
 
   std::vector<PendingReply> replies(kCalls);
@@ -369,4 +370,103 @@ TEST_CASE("listen() reports bad addresses and ports in use") {
   CHECK(reply.get().status().code() == Status::Code::kInvalidArgument);
 }
 
+}  // namespace chorus
+
+namespace chorus {
+namespace {
+
+// Accepts connections and never reads from them, with a small receive buffer: what a stopped
+// process (SIGSTOP) or a partition looks like to the sender once the buffers are full. It runs on
+// its own io_context and thread, so nothing of it outlives its destructor.
+class DeafPeer {
+ public:
+  DeafPeer() : acceptor_(io_) {
+    const boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(boost::asio::socket_base::receive_buffer_size(4096));
+    acceptor_.bind(endpoint);
+    acceptor_.listen();
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~DeafPeer() {
+    io_.stop();
+    thread_.join();
+  }
+  std::string address() const {
+    return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  void accept() {
+    auto socket = std::make_shared<boost::asio::ip::tcp::socket>(io_);
+    acceptor_.async_accept(*socket, [this, socket](const boost::system::error_code& ec) {
+      if (ec) return;
+      sockets_.push_back(socket);
+      ++accepted_;
+      accept();
+    });
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::shared_ptr<boost::asio::ip::tcp::socket>> sockets_;  // its thread only
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+TEST_CASE("a connection whose writes make no progress is closed and its calls fail over") {
+  MetricsRegistry metrics;
+  IoRunner runner;
+  TransportOptions options;
+  options.stall_timeout_ms = 300;
+  options.reconnect_backoff_min_ms = 10;
+  options.reconnect_backoff_max_ms = 20;
+  Transport client(runner.io(), options, &metrics);
+  DeafPeer deaf;
+  // Enough bytes to fill both sides' socket buffers: the writes stall.
+  const std::string payload(4 << 20, 'x');
+  std::vector<std::unique_ptr<PendingReply>> replies;
+  for (int i = 0; i < 4; ++i) {
+    replies.push_back(std::make_unique<PendingReply>());
+    client.call(deaf.address(), 1, payload, 60'000, replies.back()->callback());
+  }
+  // Not held until their 60 s deadlines: the stalled connection is closed and they fail with why.
+  for (auto& reply : replies) {
+    const Result<std::string> r = reply->get();
+    CHECK(r.status().code() == Status::Code::kUnavailable);
+    CHECK(r.status().message().find("no progress sending") != std::string::npos);
+  }
+  CHECK(test::connections(metrics) == 0);
+  // Later calls open a fresh connection (once the short backoff is over; the link never replied)
+  // and, the peer still deaf, fail the same way.
+  std::string last;
+  CHECK(poll_until([&] {
+    PendingReply next;
+    client.call(deaf.address(), 1, payload, 60'000, next.callback());
+    last = next.get().status().message();
+    return deaf.accepted() >= 2 && last.find("no progress sending") != std::string::npos;
+  }));
+  INFO(last);
+}
+
+TEST_CASE("a quiet connection with nothing to send is not closed for being quiet") {
+  MetricsRegistry metrics;
+  IoRunner runner;
+  TransportOptions options;
+  options.stall_timeout_ms = 100;
+  Transport client(runner.io(), options, &metrics);
+  Transport server(runner.io(), TransportOptions{}, nullptr);
+  server.set_handler(test::echo_handler());
+  REQUIRE(server.listen("127.0.0.1:0").ok());
+  REQUIRE(call_and_wait(client, server.local_address(), 2, "a").ok());
+  // Idle for several stall timeouts: the same connection still answers.
+  CHECK_FALSE(
+      poll_until([&] { return test::connections(metrics) != 1; }, std::chrono::milliseconds(600)));
+  REQUIRE(call_and_wait(client, server.local_address(), 2, "b").ok());
+  CHECK(test::connections(metrics) == 1);
+}
+
+}  // namespace
 }  // namespace chorus

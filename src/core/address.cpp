@@ -1,4 +1,4 @@
-#include "net/address.h"
+#include "core/address.h"
 
 #include <charconv>
 

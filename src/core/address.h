@@ -1,7 +1,8 @@
 // Parsing of "host:port" peer and listen addresses.
 //
-// Used by src/net and by the node (protected mode). Pure functions, thread-safe. On malformed input
-// they return InvalidArgument and leave the outputs unchanged.
+// The one parser of them: the transport, the HTTP server, gossip and the node (protected mode).
+// Pure functions, thread-safe. On malformed input they return InvalidArgument and leave the
+// outputs unchanged.
 #pragma once
 
 #include <cstdint>
