@@ -21,6 +21,7 @@
 #include "antientropy/service.h"
 #include "api/http_server.h"
 #include "api/kv_api.h"
+#include "core/address.h"
 #include "core/clock.h"
 #include "core/hlc.h"
 #include "core/limits.h"
@@ -28,7 +29,6 @@
 #include "core/rpc_methods.h"
 #include "engines/store.h"
 #include "membership/cluster_membership.h"
-#include "core/address.h"
 #include "net/transport.h"
 #include "node/node_service.h"
 #include "replication/coordinator.h"
@@ -237,9 +237,20 @@ Status mark_departed(const std::string& data_dir) {
 
 }  // namespace
 
+// Wiring only: each step below opens one layer on the ones before it.
 Status Node::start() {
   CHORUS_RETURN_IF_ERROR(validate(options_));
   CHORUS_RETURN_IF_ERROR(open_security());
+  CHORUS_RETURN_IF_ERROR(open_storage());
+  CHORUS_RETURN_IF_ERROR(open_cluster());
+  CHORUS_RETURN_IF_ERROR(serve_peers());
+  CHORUS_RETURN_IF_ERROR(start_replication());
+  CHORUS_RETURN_IF_ERROR(serve_clients());
+  start_threads();
+  return Status::OK();
+}
+
+Status Node::open_storage() {
   Parts& p = *parts_;
   CHORUS_RETURN_IF_ERROR(make_dir(options_.data_dir));
   if (::access(departed_marker(options_.data_dir).c_str(), F_OK) == 0) {
@@ -259,6 +270,11 @@ Status Node::start() {
                                         &p.metrics);
   CHORUS_RETURN_IF_ERROR(p.hints->open());
 
+  return Status::OK();
+}
+
+Status Node::open_cluster() {
+  Parts& p = *parts_;
   p.transport = std::make_unique<Transport>(p.io, TransportOptions{}, &p.metrics);
   p.replica = std::make_unique<ReplicaService>(p.store.get(), p.hints.get(), &p.hlc, &p.metrics);
   p.replica->set_partitions(options_.partitions);
@@ -296,6 +312,11 @@ Status Node::start() {
     CHORUS_RETURN_IF_ERROR(p.repair->open());
   }
 
+  return Status::OK();
+}
+
+Status Node::serve_peers() {
+  Parts& p = *parts_;
   if (p.tls) {
     TransportTls tls;
     tls.server = [tls = p.tls] { return tls->peer_server(); };
@@ -334,6 +355,11 @@ Status Node::start() {
       });
   CHORUS_RETURN_IF_ERROR(p.transport->listen(options_.peer_address));
 
+  return Status::OK();
+}
+
+Status Node::start_replication() {
+  Parts& p = *parts_;
   CoordinatorOptions coordinator_options;
   coordinator_options.self_id = options_.id;
   coordinator_options.read_quorum_default = options_.read_quorum;
@@ -369,6 +395,11 @@ Status Node::start() {
   p.streamer->start();
   if (p.repair) p.repair->start();
 
+  return Status::OK();
+}
+
+Status Node::serve_clients() {
+  Parts& p = *parts_;
   p.service = std::make_unique<NodeService>(options_.id, p.coordinator.get(), p.membership.get(),
                                             p.store.get(), p.streamer.get(), p.repair.get(),
                                             options_.replicas);
@@ -389,6 +420,11 @@ Status Node::start() {
       &p.metrics);
   CHORUS_RETURN_IF_ERROR(p.http->listen(options_.http_address));
 
+  return Status::OK();
+}
+
+void Node::start_threads() {
+  Parts& p = *parts_;
   p.signals.async_wait([this](boost::system::error_code ec, int signal) {
     if (ec) return;
     spdlog::info("received signal {}, shutting down", signal);
@@ -404,7 +440,6 @@ Status Node::start() {
   spdlog::info("chorusd {} serving http on {}, peers on {}, engine {}, data in {}", options_.id,
                p.http->local_address(), p.transport->local_address(),
                engine_kind_name(options_.engine), options_.data_dir);
-  return Status::OK();
 }
 
 Status Node::open_security() {

@@ -81,8 +81,23 @@ class Node {
   static constexpr uint64_t kDrainPollMs = 10;
 
   struct Parts;
+  // start(), in order; each step uses only what the steps before it opened.
   // Loads --acl-file, --gossip-key and the TLS files; the error names the file.
   Status open_security();
+  // The data directory (refusing one whose node has departed), the store and the hint store.
+  Status open_storage();
+  // The transport, the replica, cluster membership, the stream service and anti-entropy (opened
+  // before any write can arrive, so its ledger sees every late write).
+  Status open_cluster();
+  // Internode TLS, the RPC routing (members only for data traffic) and the peer listener.
+  Status serve_peers();
+  // The coordinator, hint delivery and partition streaming; then membership and the background
+  // services start.
+  Status start_replication();
+  // The node service, the HTTP API and its listener.
+  Status serve_clients();
+  // Signals, security reloads and the io threads.
+  void start_threads();
   // Re-reads them on every SIGHUP; a file that fails to load leaves the old one in force.
   void reload_on_sighup();
   // Re-reads every security file; `why` ("SIGHUP", "files changed") starts each log line.
