@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/coding.h"
 #include "core/address.h"
+#include "core/coding.h"
 #include "net/backoff.h"
 #include "net/frame.h"
 
