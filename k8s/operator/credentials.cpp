@@ -36,16 +36,13 @@ const std::string* find(const std::optional<SecretData>& data, const std::string
 
 // Ordinal of a NAME-tls key ("NAME-3.pem", "NAME-3-key.pem"), or -1 for ca.pem and strangers.
 int ordinal_of_key(const ChorusCluster& c, const std::string& key) {
-  const std::string prefix = c.name + "-";
-  if (key.compare(0, prefix.size(), prefix) != 0) return -1;
-  size_t i = prefix.size();
-  int n = 0;
-  const size_t digits_from = i;
-  while (i < key.size() && key[i] >= '0' && key[i] <= '9' && n < 100'000)
-    n = n * 10 + (key[i++] - '0');
-  if (i == digits_from) return -1;
-  const std::string rest = key.substr(i);
-  return rest == ".pem" || rest == "-key.pem" ? n : -1;
+  for (const std::string suffix : {"-key.pem", ".pem"}) {
+    if (key.size() > suffix.size() &&
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return ordinal_of(c.name, key.substr(0, key.size() - suffix.size()));
+    }
+  }
+  return -1;
 }
 
 // Why ordinal's certificate must be issued again, or empty when it is good.

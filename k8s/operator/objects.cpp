@@ -126,6 +126,17 @@ std::string member_id(const std::string& cluster_name, int ordinal) {
   return cluster_name + "-" + std::to_string(ordinal);
 }
 
+int ordinal_of(const std::string& cluster_name, const std::string& pod) {
+  const std::string prefix = cluster_name + "-";
+  if (pod.size() <= prefix.size() || pod.compare(0, prefix.size(), prefix) != 0) return -1;
+  int n = 0;
+  for (size_t i = prefix.size(); i < pod.size(); ++i) {
+    if (pod[i] < '0' || pod[i] > '9' || n > 100'000) return -1;
+    n = n * 10 + (pod[i] - '0');
+  }
+  return n;
+}
+
 json headless_service(const ChorusCluster& c) {
   json ports =
       json::array({{{"name", "http"}, {"port", kChorusHttpPort}, {"protocol", "TCP"}},

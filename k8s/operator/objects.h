@@ -53,6 +53,8 @@ struct ChorusCluster {
 
 std::string headless_service_name(const ChorusCluster& c);
 std::string member_id(const std::string& cluster_name, int ordinal);
+// The ordinal N of pod (and member) "NAME-N" of cluster NAME, or -1 for any other name.
+int ordinal_of(const std::string& cluster_name, const std::string& pod);
 
 // metadata of an object `c` owns: name, namespace, labels and the controller owner reference.
 nlohmann::json owned_metadata(const ChorusCluster& c, const std::string& name);

@@ -32,18 +32,6 @@ std::string utc_time(uint64_t wall_ms, bool micros) {
   return out;
 }
 
-// Ordinal of pod "NAME-N" of cluster NAME, or -1.
-int ordinal_of(const std::string& cluster, const std::string& pod) {
-  const std::string prefix = cluster + "-";
-  if (pod.size() <= prefix.size() || pod.compare(0, prefix.size(), prefix) != 0) return -1;
-  int n = 0;
-  for (size_t i = prefix.size(); i < pod.size(); ++i) {
-    if (pod[i] < '0' || pod[i] > '9' || n > 100'000) return -1;
-    n = n * 10 + (pod[i] - '0');
-  }
-  return n;
-}
-
 json* chorus_container(json& pod_spec) {
   if (!pod_spec.contains("containers") || !pod_spec["containers"].is_array()) return nullptr;
   for (json& c : pod_spec["containers"]) {

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -39,6 +38,7 @@
 #include "ring/partitioner.h"
 #include "ring/ring.h"
 #include "security/acl.h"
+#include "security/crypto.h"
 #include "security/gossip_seal.h"
 #include "security/tls.h"
 
@@ -118,29 +118,20 @@ bool is_loopback_address(const std::string& host_port) {
 
 namespace {
 
-// FNV-1a over every file's path and contents; a file that cannot be read hashes as empty (the
-// reload then says what is wrong with it).
-uint64_t hash_files(const std::vector<std::string>& paths) {
-  uint64_t h = 14695981039346656037ull;
-  auto mix = [&h](const std::string& bytes) {
-    for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull;
-  };
+// A digest of every file's path and contents; a file that cannot be read counts as empty (the
+// reload then says what is wrong with it). Security files are small; the bound keeps a wrong path
+// (a device, a huge file) cheap.
+security::Sha256 hash_files(const std::vector<std::string>& paths) {
+  std::string all;
   for (const std::string& path : paths) {
-    mix(path);
-    std::string contents;
-    if (FILE* f = std::fopen(path.c_str(), "rb")) {
-      char buf[4096];
-      size_t n = 0;
-      // Security files are small; the bound keeps a wrong path (a device, a huge file) cheap.
-      while (contents.size() < (1u << 20) && (n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-        contents.append(buf, n);
-      }
-      std::fclose(f);
-    }
-    mix(contents);
+    Result<std::string> contents = security::read_small_file(path, 1u << 20);
+    all += path;
+    all += '\0';
+    all += std::to_string(contents.ok() ? contents->size() : 0);
+    all += '\0';
+    if (contents.ok()) all += *contents;
   }
-  return h;
+  return security::sha256(all);
 }
 
 std::vector<std::string> security_files(const NodeOptions& o) {
@@ -161,7 +152,7 @@ struct Node::Parts {
   asio::steady_timer reload_check_timer{io};
   // A hash of the security files' contents as last loaded (or tried), so a change is reloaded
   // once and a broken file is reported once, not at every check.
-  uint64_t security_files_hash = 0;
+  security::Sha256 security_files_hash{};
   asio::steady_timer drain_timer{io};
   SystemClock clock;
   HlcClock hlc{&clock};
