@@ -9,6 +9,8 @@
 #   ./dev.sh bench-aae   build, load a 3-node cluster, let one node miss 1% of it, time anti-entropy
 #   ./dev.sh sim [--seeds N | --seed S]   build, run the Raft, SWIM, anti-entropy and coordinator
 #                      simulations
+#   ./dev.sh nemesis [--time S] [--seed N]  build, run the nemesis suite (network namespaces; root):
+#                      each nemesis once, or with --time one random schedule of all for S seconds
 #   ./dev.sh k6 [script.js] [runner flags]  build, start a 3-node cluster, run a k6 script from
 #                      tests/k6 (default smoke.js) with the bundled runner (or real k6: K6=k6)
 # SECURE=1 before cluster, bench or k6: TLS + ACL (one admin token) + sealed gossip, files made fresh
@@ -21,7 +23,9 @@ JOBS=${JOBS:-$(nproc)}
 
 PACKAGES=(build-essential cmake ninja-build pkg-config libboost-dev librocksdb-dev libleveldb-dev
   nlohmann-json3-dev libcpp-httplib-dev catch2 libxxhash-dev libspdlog-dev libcli11-dev
-  libsnappy-dev libssl-dev zlib1g-dev libbrotli-dev libyaml-cpp-dev openssl curl clang-format)
+  libsnappy-dev libssl-dev zlib1g-dev libbrotli-dev libyaml-cpp-dev openssl curl clang-format
+  iproute2 nftables faketime)
+# iproute2, nftables, faketime: the nemesis tests' network namespaces, partitions and skewed clocks.
 # libsnappy-dev: leveldb's CMake target links -lsnappy but libleveldb-dev does not depend on it.
 
 log() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
@@ -200,6 +204,25 @@ cmd_sim() {
   fi
 }
 
+cmd_nemesis() {
+  local time_s="" seed=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --time) time_s=$2; shift 2 ;;
+      --seed) seed=$2; shift 2 ;;
+      *) log "unknown nemesis flag: $1 (use --time S or --seed N)"; exit 2 ;;
+    esac
+  done
+  cmd_build
+  export CHORUSD="$BUILD_DIR/src/chorusd"
+  if [ -z "$time_s" ]; then
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -R '^nemesis: '
+  else
+    env CHORUS_NEMESIS_TIME_S="$time_s" ${seed:+CHORUS_NEMESIS_SEED=$seed} \
+      "$BUILD_DIR/tests/nemesis/nemesis_tests" "[.long]"
+  fi
+}
+
 # Joins a 4th node to a loaded 3-node cluster and reports how long streaming its partitions took.
 cmd_bench_join() {
   cmd_build
@@ -313,6 +336,7 @@ case "${1:-}" in
   bench-join) cmd_bench_join ;;
   bench-aae) cmd_bench_aae ;;
   sim) shift; cmd_sim "$@" ;;
+  nemesis) shift; cmd_nemesis "$@" ;;
   k6) shift; cmd_k6 "$@" ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
 esac

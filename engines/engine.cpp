@@ -6,6 +6,7 @@
 #include "engines/leveldb/leveldb_engine.h"
 #include "engines/memory/memory_engine.h"
 #include "engines/rocksdb/rocksdb_engine.h"
+#include "engines/space_guard.h"
 
 namespace chorus {
 
@@ -73,9 +74,12 @@ Result<std::unique_ptr<Engine>> open_engine(EngineKind kind, const std::string& 
   CHORUS_RETURN_IF_ERROR(check_options(options));
   if (kind == EngineKind::kMemory) return make_memory_engine();
   CHORUS_RETURN_IF_ERROR(create_directories(path));
-  if (kind == EngineKind::kRocksDB) return open_rocksdb_engine(path, options);
-  if (kind == EngineKind::kLevelDB) return open_leveldb_engine(path, options);
-  return Status::InvalidArgument("unknown engine kind");
+  Result<std::unique_ptr<Engine>> engine = Status::InvalidArgument("unknown engine kind");
+  if (kind == EngineKind::kRocksDB) engine = open_rocksdb_engine(path, options);
+  if (kind == EngineKind::kLevelDB) engine = open_leveldb_engine(path, options);
+  if (!engine.ok()) return engine.status();
+  return std::unique_ptr<Engine>(
+      std::make_unique<SpaceGuardedEngine>(std::move(*engine), path, options.disk_reserve_bytes));
 }
 
 }  // namespace chorus

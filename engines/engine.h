@@ -80,9 +80,16 @@ constexpr size_t kWriteBufferBytesMax = size_t{1} << 30;
 constexpr size_t kBlockCacheBytesMax = size_t{64} << 30;
 static_assert(kWriteBufferBytesMin < kWriteBufferBytesMax);
 
+// After a write failed, how long writes are refused before the engine is asked to resume.
+constexpr int kEngineResumeIntervalMs = 1000;
+
 struct EngineOptions {
   size_t block_cache_bytes = 64 << 20;   // 0..kBlockCacheBytesMax
   size_t write_buffer_bytes = 32 << 20;  // kWriteBufferBytesMin..kWriteBufferBytesMax
+  // Writes are refused (IOError "disk full") while the file system holding the engine has fewer
+  // free bytes than this, so the engine never meets ENOSPC itself and whatever else shares the
+  // disk (the Raft log) keeps room. 0: no check.
+  uint64_t disk_reserve_bytes = 0;
 };
 
 class Engine {
@@ -98,6 +105,10 @@ class Engine {
   virtual std::unique_ptr<EngineIterator> scan(std::string_view begin, std::string_view end) = 0;
   // Memtable to table files, waiting until done (no-op for memory). IOError/Corruption on failure.
   virtual Status flush() = 0;
+  // After a failed write: clears the engine's error state if the cause is gone (RocksDB's
+  // Resume()). OK when writes may be tried again; the error otherwise (LevelDB's is sticky until
+  // the engine is reopened).
+  virtual Status resume() { return Status::OK(); }
   virtual EngineKind kind() const = 0;
 };
 

@@ -33,7 +33,13 @@ void ReadRequestMachine::on_read_reply(uint64_t tag, Result<ReplicaReadReply> re
     ++effects_.events.rpc_errors;
     quorum_.on_failure(tag);
   }
-  if (answered_ || repairing_) {
+  if (repairing_ && !answered_) {
+    if (reply.ok() && reply->found && reply->record.ts == repair_record_->ts &&
+        reply->record.origin == repair_record_->origin) {
+      ++holders_;
+    }
+    check_repair();
+  } else if (answered_ || repairing_) {
     if (reply.ok()) ++effects_.events.late_replies;
   } else if (quorum_.decision() == QuorumDecision::kSucceeded) {
     repair_then_answer();
@@ -61,6 +67,8 @@ void ReadRequestMachine::repair_then_answer() {
   repairing_ = true;
   repair_record_ = *quorum_.newest();
   pending_repairs_ = stale.size();
+  holders_ = quorum_.replies() - stale.size();
+  holders_needed_ = owners_.size() - static_cast<size_t>(required_) + 1;
   effects_.events.repairs_blocking += stale.size();
   const ReplicaWrite message = repair_message();
   for (size_t target : stale) {
@@ -80,9 +88,19 @@ void ReadRequestMachine::on_repair_reply(uint64_t tag, Result<ReplicaWriteReply>
   } else {
     repair_failed_ = true;
   }
-  if (--pending_repairs_ == 0 && !answered_) {
-    answer(repair_failed_ ? Status::Unavailable("read repair of a stale replica failed")
-                          : Status::OK());
+  if (reply.ok()) ++holders_;
+  --pending_repairs_;
+  if (!answered_) check_repair();
+}
+
+void ReadRequestMachine::check_repair() {
+  if (holders_ >= holders_needed_ || (pending_repairs_ == 0 && !repair_failed_)) {
+    return answer(Status::OK());
+  }
+  if (pending_repairs_ == 0 && quorum_.outstanding() == 0) {
+    answer(
+        Status::Unavailable("read repair of a stale replica failed, and too few replicas hold "
+                            "the newest version to return it"));
   }
 }
 

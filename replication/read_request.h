@@ -5,9 +5,12 @@
 //   - Ask every owner of the partition; once R replied (found or not), decide on the newest
 //     version among the replies.
 //   - Monotonic quorum reads (DESIGN.md §1): if those repliers disagree, write the newest version
-//     to the stale ones before answering (blocking read repair); the answer is that version, and
-//     a failed repair answers Unavailable. A newer version arriving during the repair is on too
-//     few replicas to be returned yet.
+//     to the stale ones before answering (blocking read repair). The answer is that version once
+//     it is on N - R + 1 replicas (repliers that held it, repairs that succeeded, and owners that
+//     answer later holding it), so every later quorum read meets it; a failed repair is then
+//     harmless (a replica that cannot write, e.g. on a full disk, does not stop reads). When every
+//     repair and owner has answered short of that: Unavailable. A newer version arriving during
+//     the repair is on too few replicas to be returned yet.
 //   - Replicas that answer later with an older version (or none) are repaired in the background,
 //     once, when every owner has answered or the deadline passed; those the blocking repair already
 //     brought up to the answered version are skipped.
@@ -96,6 +99,8 @@ class ReadRequestMachine {
   const Member& member(size_t index) const { return view_->ring->members()[index]; }
   ReplicaWrite repair_message() const;
   void repair_then_answer();
+  // While repairing: answers once holders_ suffice, or fails once nothing more can come.
+  void check_repair();
   void repair_in_background();
   void answer(Status status);
 
@@ -110,6 +115,9 @@ class ReadRequestMachine {
   bool answered_ = false;
   bool repairing_ = false;
   bool repair_failed_ = false;
+  // Replicas known to hold repair_record_'s version, and how many must before it is answered.
+  size_t holders_ = 0;
+  size_t holders_needed_ = 0;
   bool background_done_ = false;
   size_t pending_repairs_ = 0;
   std::optional<Record> repair_record_;  // what a blocking repair wrote: the answer

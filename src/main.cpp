@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
   app.add_option("--epoch-interval-s", o.epoch_interval_s, "Seconds between epoch advances");
   app.add_option("--stream-bytes-per-s", o.stream_bytes_per_s,
                  "Rate limit for streaming partitions to new owners");
+  app.add_option("--disk-reserve-bytes", o.disk_reserve_bytes,
+                 "Free bytes kept on the data disk: below them writes fail cleanly (0 = no check)");
   app.add_option("--hints", o.hints_enabled, "Hinted handoff (true|false)");
   app.add_option("--hints-per-second", o.hints_per_second_max, "Hint delivery rate limit");
   app.add_option("--aae", o.aae_enabled, "Anti-entropy (true|false)");

@@ -106,6 +106,8 @@ class RocksDbEngine final : public Engine {
     return from_rocksdb(db_->Flush(flush_options));
   }
 
+  Status resume() override { return from_rocksdb(db_->Resume()); }
+
   EngineKind kind() const override { return EngineKind::kRocksDB; }
 
  private:

@@ -201,6 +201,7 @@ Result<std::unique_ptr<Engine>> open_in(const NodeOptions& o, const std::string&
   const std::string path = o.data_dir + "/" + sub;
   CHORUS_RETURN_IF_ERROR(make_dir(path));
   EngineOptions engine_options;
+  engine_options.disk_reserve_bytes = o.disk_reserve_bytes;
   if (sub == "hints") engine_options.block_cache_bytes = 8 << 20;
   return open_engine(o.engine, path, engine_options);
 }

@@ -34,6 +34,8 @@ struct NodeOptions {
   uint64_t request_timeout_ms = 2000;
   uint64_t epoch_interval_s = 30;
   uint64_t stream_bytes_per_s = 32 << 20;
+  // Free space kept on the data disk: below it the engines refuse writes (EngineOptions).
+  uint64_t disk_reserve_bytes = uint64_t{64} << 20;
   bool hints_enabled = true;
   size_t hints_per_second_max = 2000;
   // Anti-entropy (DESIGN.md §7).

@@ -140,9 +140,13 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
   if (options_.nodes < 1 || options_.nodes > kMaxNodes) {
     fail_caller_mistake("nodes must be in 1.." + std::to_string(kMaxNodes));
   }
-  int block = BlockRegistry::instance().reserve(options_.nodes);
-  block_x_ = block / 256;
-  block_y_ = block % 256;
+  if (options_.hosts.empty()) {
+    const int block = BlockRegistry::instance().reserve(options_.nodes);
+    block_x_ = block / 256;
+    block_y_ = block % 256;
+  } else if (static_cast<int>(options_.hosts.size()) < options_.nodes) {
+    fail_caller_mistake("ClusterOptions::hosts names fewer hosts than nodes");
+  }
   const char* secure = std::getenv("CHORUS_TEST_SECURE");
   if (secure != nullptr && std::string(secure) == "1") options_.secure = true;
   if (options_.secure) options_.tls = true;
@@ -151,14 +155,24 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
   for (int i = 1; i <= options_.nodes; ++i) {
     NodeAddress& address = nodes_[static_cast<size_t>(i - 1)].address;
     address.id = "n" + std::to_string(i);
-    address.host = "127." + std::to_string(block_x_) + "." + std::to_string(block_y_) + "." +
-                   std::to_string(i);
+    address.host = host_of(i);
   }
+}
+
+std::string LocalCluster::host_of(int i) const {
+  if (!options_.hosts.empty()) {
+    if (i > static_cast<int>(options_.hosts.size())) {
+      fail_caller_mistake("ClusterOptions::hosts has no host for node " + std::to_string(i));
+    }
+    return options_.hosts[static_cast<size_t>(i - 1)];
+  }
+  return "127." + std::to_string(block_x_) + "." + std::to_string(block_y_) + "." +
+         std::to_string(i);
 }
 
 LocalCluster::~LocalCluster() {
   stop_all();
-  BlockRegistry::instance().release(block_x_ * 256 + block_y_);
+  if (options_.hosts.empty()) BlockRegistry::instance().release(block_x_ * 256 + block_y_);
   if (root_.empty()) return;
   if (keep_data_ || std::getenv("CHORUS_KEEP_DATA") != nullptr) {
     std::fprintf(stderr, "LocalCluster: kept data and logs in %s\n", root_.c_str());
@@ -357,13 +371,22 @@ std::vector<std::string> LocalCluster::args_for(const NodeState& node) const {
 Status LocalCluster::start_node(NodeState& node) {
   int i = static_cast<int>(&node - nodes_.data()) + 1;
   std::vector<std::string> args = args_for(node);
+  std::string program = binary_;
+  if (options_.launcher) {
+    std::vector<std::string> command = options_.launcher(i);
+    if (command.empty()) fail_caller_mistake("ClusterOptions::launcher returned no program");
+    program = command.front();
+    command.erase(command.begin());
+    command.push_back(binary_);
+    args.insert(args.begin(), command.begin(), command.end());
+  }
   {
     // A marker per start, so dump_logs() shows where each incarnation of the node begins.
     std::ofstream log(log_path(i), std::ios::app);
-    log << "=== testkit: start #" << ++node.starts << " of " << node.address.id << ": " << binary_
+    log << "=== testkit: start #" << ++node.starts << " of " << node.address.id << ": " << program
         << " " << join(args, " ") << " ===" << std::endl;
   }
-  Result<std::unique_ptr<Process>> process = Process::start(binary_, args, log_path(i));
+  Result<std::unique_ptr<Process>> process = Process::start(program, args, log_path(i));
   if (!process.ok()) {
     return Status::IOError(node.address.id + ": " + process.status().to_string());
   }
@@ -403,8 +426,7 @@ Result<int> LocalCluster::add_node(std::vector<std::string> extra_args, bool clu
   const int i = size() + 1;
   NodeState node;
   node.address.id = "n" + std::to_string(i);
-  node.address.host =
-      "127." + std::to_string(block_x_) + "." + std::to_string(block_y_) + "." + std::to_string(i);
+  node.address.host = host_of(i);
   node.extra_args = std::move(extra_args);
   node.cluster_tls = cluster_tls;
   nodes_.push_back(std::move(node));

@@ -23,6 +23,7 @@
 
 #include <signal.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,15 @@ struct ClusterOptions {
   // token. CHORUS_TEST_SECURE=1 in the environment turns it on for every cluster: that is how
   // ctest runs the cluster tests a second time with security on.
   bool secure = false;
+  // Where the nodes live. Empty: the loopback block above. A test that builds its own network
+  // (tests/nemesis: a network namespace per node) names node i's host at hosts[i - 1]; nodes added
+  // later need an entry too. No port probing then: the addresses belong to that network.
+  std::vector<std::string> hosts;
+  // The command in front of chorusd for node i, called at every start (e.g. {"ip", "netns",
+  // "exec", NS, "env", "LD_PRELOAD=..."}: chorusd inside a namespace, under a faked clock).
+  // Its first element is the program run; it must exec chorusd in the same process, so signals
+  // reach the node. Empty: chorusd itself.
+  std::function<std::vector<std::string>(int i)> launcher;
 };
 
 // Where one node listens.
@@ -185,6 +195,7 @@ class LocalCluster {
 
   NodeState& state(int i);
   const NodeState& state(int i) const;
+  std::string host_of(int i) const;
   std::vector<std::string> args_for(const NodeState& node) const;
   Status start_node(NodeState& node);
   Status make_root();

@@ -107,14 +107,41 @@ TEST_CASE("read machine: disagreeing repliers are repaired before the answer") {
   CHECK(h.repairs[1].message.record.value == "newest");
 }
 
-TEST_CASE("read machine: a failed blocking repair answers Unavailable") {
+TEST_CASE("read machine: a failed blocking repair answers Unavailable unless N - R + 1 hold it") {
   Harness h;
   h.reply(0, version(200, "new"));
   h.reply(1, std::nullopt);
   REQUIRE(h.repairs.size() == 1);
   h.repaired(0, false);
+  // One holder of the newest version; the third owner may still hold it too.
+  CHECK(h.responses.empty());
+  SECTION("the third owner holds the newest version: on 2 of 3, every later quorum meets it") {
+    h.reply(2, version(200, "new"));
+    REQUIRE(h.responses.size() == 1);
+    CHECK(h.responses[0].status.ok());
+    CHECK(h.responses[0].record->value == "new");
+  }
+  SECTION("the third owner holds an older one") {
+    h.reply(2, version(100, "old"));
+    REQUIRE(h.responses.size() == 1);
+    CHECK(h.responses[0].status.is_unavailable());
+  }
+  SECTION("the third owner fails") {
+    h.fail(2);
+    REQUIRE(h.responses.size() == 1);
+    CHECK(h.responses[0].status.is_unavailable());
+  }
+}
+
+TEST_CASE("read machine: a failed repair of a full replica still answers when the others agree") {
+  Harness h;
+  h.reply(0, std::nullopt);  // the replica that cannot write
+  h.reply(1, version(200, "new"));
+  h.reply(2, version(200, "new"));  // arrives while the repair of owner 0 is pending
+  // 2 of 3 hold the version: the answer need not wait for the repair.
   REQUIRE(h.responses.size() == 1);
-  CHECK(h.responses[0].status.is_unavailable());
+  CHECK(h.responses[0].status.ok());
+  CHECK(h.responses[0].record->value == "new");
 }
 
 TEST_CASE("read machine: background repair skips what the blocking one fixed") {
