@@ -60,14 +60,17 @@ class KeyChecker {
   }
 
   // Could a delete that started before before_ns legitimately have superseded `put`? Yes if it
-  // was acknowledged with a newer timestamp, or if its outcome is unknown. An unacknowledged
+  // was acknowledged with a version not older than put's (a newer timestamp, or the same one
+  // stamped by a larger node id: concurrent coordinators can pick the same HLC value), or if its
+  // outcome is unknown. An unacknowledged
   // delete may have reached only a replica that `put` never did, so nothing made `put` re-stamp
   // past it: its timestamp is unknown and may be newer even if it ended before `put` started.
   // Only acknowledged writes are promised to lose to later ones (DESIGN.md §1).
   bool delete_may_explain(const WriteRecord& put, uint64_t before_ns) const {
     for (const WriteRecord& d : history_.writes) {
       if (d.value || d.outcome.kind == Kind::kFailed || d.start_ns >= before_ns) continue;
-      if (!is_acked(d) || d.outcome.timestamp > put.outcome.timestamp) return true;
+      // A timestamp tie goes to the larger coordinator id; with an id unknown, either may win.
+      if (!is_acked(d) || !newer_version(put.outcome, d.outcome)) return true;
     }
     return false;
   }

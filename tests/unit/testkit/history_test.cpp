@@ -167,6 +167,24 @@ TEST_CASE("deletes are versioned writes", "[history]") {
   older.write("k", "v1", 20, 30, WriteOutcome::ok(100));
   older.read("k", 40, 50, ReadOutcome::not_found());
   CHECK(older.check().stale_reads.count == 1);
+
+  // Concurrent put and delete stamped with the same HLC value by two coordinators: the larger
+  // node id wins the tie (found by the nemesis suite: n1's put and n5's delete, both at one
+  // timestamp, then every read answered 404).
+  History tie;
+  tie.write("k", "v1", 0, 10, WriteOutcome::ok(100, "n1"));
+  tie.del("k", 1, 11, WriteOutcome::ok(100, "n5"));
+  tie.read("k", 20, 30, ReadOutcome::not_found());
+  tie.record_final("k", "", 0, false);
+  HistoryReport tied = tie.check();
+  INFO(tied.to_string());
+  CHECK(tied.clean());
+  // The other way round the put wins, and a 404 after it is stale.
+  History lost_tie;
+  lost_tie.write("k", "v1", 0, 10, WriteOutcome::ok(100, "n5"));
+  lost_tie.del("k", 1, 11, WriteOutcome::ok(100, "n1"));
+  lost_tie.read("k", 20, 30, ReadOutcome::not_found());
+  CHECK(lost_tie.check().stale_reads.count == 1);
 }
 
 TEST_CASE("reports keep the first examples and count the rest", "[history]") {
