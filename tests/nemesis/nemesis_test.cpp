@@ -52,7 +52,15 @@ void require_ok(Harness& harness, const Status& st, const std::string& what) {
 
 // One fault on a running harness: warm up, inject, hold, heal, measure recovery, run on, verify,
 // check, report.
-void run_fault(Harness& harness, Workload& workload, const Fault& fault, int hold_ms = kHoldMs) {
+// How long the ctest schedule holds each fault: kHoldMs, or CHORUS_NEMESIS_HOLD_MS (e.g. 40000 to
+// hold a partition past TCP's retransmission backoff).
+int hold_ms_from_environment() {
+  const char* text = std::getenv("CHORUS_NEMESIS_HOLD_MS");
+  return text != nullptr ? std::atoi(text) : kHoldMs;
+}
+
+void run_fault(Harness& harness, Workload& workload, const Fault& fault,
+               int hold_ms = hold_ms_from_environment()) {
   const size_t warm = workload.ops_ok() + kWarmupOps;
   const uint64_t warm_from_ns = now_ns();
   REQUIRE(poll_until(kPhaseTimeoutMs, [&] {
