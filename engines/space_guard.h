@@ -6,9 +6,14 @@
 //     meet ENOSPC in normal operation.
 //   - After a write fails (ENOSPC despite the reserve, EIO), later writes are refused without
 //     reaching the engine until Engine::resume() succeeds, tried at most every
-//     kEngineResumeIntervalMs. RocksDB 7.x aborts on an assertion when a write reaches a WAL
-//     writer that already failed (fixed upstream in 9.x, facebook/rocksdb#12448; Debian builds
-//     keep assertions), and otherwise stays read-only until Resume().
+//     kEngineResumeIntervalMs and only once the reserve is free again. RocksDB 7.x aborts on an
+//     assertion when a write reaches a WAL writer that already failed (fixed upstream in 9.x,
+//     facebook/rocksdb#12448; Debian builds keep assertions), and otherwise stays read-only until
+//     Resume(). Best effort: writes already past the check when the first one fails (Store
+//     writes run concurrently) still reach the engine; the reserve is what keeps that from
+//     happening in practice.
+//   - The reserve refuses every write, deletes and tombstone collection included (they write
+//     too): space is freed by the operator, not by the node.
 // Reads, scans and flushes pass straight through.
 //
 // Thread-safety: as the wrapped engine; the failure latch is an atomic flag plus a mutex taken
@@ -41,6 +46,8 @@ class SpaceGuardedEngine final : public Engine {
  private:
   // OK, or why the write is refused before reaching the engine.
   Status check_before_write();
+  // OK while the disk has the reserve free (always with a reserve of 0).
+  Status check_space() const;
 
   const std::unique_ptr<Engine> inner_;
   const std::string path_;

@@ -68,7 +68,10 @@ void ReadRequestMachine::repair_then_answer() {
   repair_record_ = *quorum_.newest();
   pending_repairs_ = stale.size();
   holders_ = quorum_.replies() - stale.size();
-  holders_needed_ = owners_.size() - static_cast<size_t>(required_) + 1;
+  // N - R + 1 holders meet every later quorum read; and never fewer than the R repliers the
+  // answer stood on before (with R above a majority N - R + 1 is below R).
+  holders_needed_ =
+      std::max(static_cast<size_t>(required_), owners_.size() - static_cast<size_t>(required_) + 1);
   effects_.events.repairs_blocking += stale.size();
   const ReplicaWrite message = repair_message();
   for (size_t target : stale) {
@@ -112,8 +115,16 @@ void ReadRequestMachine::repair_in_background() {
   if (!quorum_.newest()) return;
   const bool same_version = repair_record_ && quorum_.newest()->ts == repair_record_->ts &&
                             quorum_.newest()->origin == repair_record_->origin;
+  // A blocking repair still in flight (the answer may come before it) counts as done here.
+  auto pending_repair = [this](size_t target) {
+    for (size_t tag = 0; tag < repair_targets_.size(); ++tag) {
+      if (repair_targets_[tag] == target && blocking_repair_[tag]) return true;
+    }
+    return false;
+  };
   for (size_t target : quorum_.stale_targets()) {
-    if (same_version && std::find(repaired_.begin(), repaired_.end(), target) != repaired_.end()) {
+    if (same_version && (std::find(repaired_.begin(), repaired_.end(), target) != repaired_.end() ||
+                         pending_repair(target))) {
       continue;
     }
     ++effects_.events.repairs_background;

@@ -6,14 +6,14 @@
 //     version among the replies.
 //   - Monotonic quorum reads (DESIGN.md §1): if those repliers disagree, write the newest version
 //     to the stale ones before answering (blocking read repair). The answer is that version once
-//     it is on N - R + 1 replicas (repliers that held it, repairs that succeeded, and owners that
-//     answer later holding it), so every later quorum read meets it; a failed repair is then
+//     it is on max(R, N - R + 1) replicas (repliers that held it, repairs that succeeded, owners
+//     that answer later holding it), so every later quorum read meets it; a failed repair is then
 //     harmless (a replica that cannot write, e.g. on a full disk, does not stop reads). When every
 //     repair and owner has answered short of that: Unavailable. A newer version arriving during
 //     the repair is on too few replicas to be returned yet.
 //   - Replicas that answer later with an older version (or none) are repaired in the background,
 //     once, when every owner has answered or the deadline passed; those the blocking repair already
-//     brought up to the answered version are skipped.
+//     brought up to the answered version, or is still bringing up, are skipped.
 //   - Unavailable when R replies are out of reach; Timeout at the deadline; NotFound when no
 //     replier holds the key.
 // The response is produced exactly once.

@@ -109,6 +109,11 @@ class LevelDbEngine final : public Engine {
     return from_leveldb(handle_->db->Write(leveldb::WriteOptions(), &probe));
   }
 
+  // LevelDB keeps a background write error until the database is reopened.
+  Status resume() override {
+    return Status::IOError("LevelDB cannot resume after a write error: restart the node");
+  }
+
   EngineKind kind() const override { return EngineKind::kLevelDB; }
 
  private:

@@ -77,10 +77,10 @@ struct ClusterOptions {
   // (tests/nemesis: a network namespace per node) names node i's host at hosts[i - 1]; nodes added
   // later need an entry too. No port probing then: the addresses belong to that network.
   std::vector<std::string> hosts;
-  // The command in front of chorusd for node i, called at every start (e.g. {"ip", "netns",
-  // "exec", NS, "env", "LD_PRELOAD=..."}: chorusd inside a namespace, under a faked clock).
-  // Its first element is the program run; it must exec chorusd in the same process, so signals
-  // reach the node. Empty: chorusd itself.
+  // The command in front of chorusd for node i, called at every start (e.g. {"/usr/sbin/ip",
+  // "netns", "exec", NS, "/usr/bin/env", "LD_PRELOAD=..."}: chorusd inside a namespace, under a
+  // faked clock). Its first element is the program run, by path (execv: no PATH search); it
+  // must exec chorusd in the same process, so signals reach the node. Empty: chorusd itself.
   std::function<std::vector<std::string>(int i)> launcher;
 };
 

@@ -133,6 +133,19 @@ TEST_CASE("read machine: a failed blocking repair answers Unavailable unless N -
   }
 }
 
+TEST_CASE("read machine: with R above a majority every replier must hold the answer") {
+  Harness h(3);  // N = R = 3: N - R + 1 is 1, but the answer stood on all three repliers
+  h.reply(0, version(200, "new"));
+  h.reply(1, std::nullopt);
+  h.reply(2, std::nullopt);
+  REQUIRE(h.repairs.size() == 2);
+  h.repaired(0);
+  CHECK(h.responses.empty());
+  h.repaired(1, false);
+  REQUIRE(h.responses.size() == 1);
+  CHECK(h.responses[0].status.is_unavailable());
+}
+
 TEST_CASE("read machine: a failed repair of a full replica still answers when the others agree") {
   Harness h;
   h.reply(0, std::nullopt);  // the replica that cannot write
