@@ -3,13 +3,17 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+
+#include "tests/testkit/process.h"
 
 namespace chorus::nemesis {
 namespace {
@@ -54,38 +58,25 @@ void remove_orphans(const std::string& ip) {
 }  // namespace
 
 Status run_command(const std::vector<std::string>& argv) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0)
-    return Status::IOError(std::string("pipe: ") + strerror(errno));
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) {
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    return Status::IOError(std::string("fork: ") + strerror(errno));
-  }
-  if (pid == 0) {
-    dup2(pipe_fds[1], 1);
-    dup2(pipe_fds[1], 2);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  close(pipe_fds[1]);
-  std::string output;
-  char buffer[512];
-  ssize_t n;
-  while ((n = read(pipe_fds[0], buffer, sizeof(buffer))) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0 && output.size() < kOutputBytesMax) output.append(buffer, static_cast<size_t>(n));
-  }
-  close(pipe_fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
-  return Status::IOError("`" + join(argv) + "` failed (status " + std::to_string(status) +
-                         "): " + output);
+  // testkit's Process runs it (its output in a scratch log), bounded by kCommandTimeoutMs.
+  char log_path[] = "/tmp/chnem-command-XXXXXX";
+  const int fd = mkstemp(log_path);
+  if (fd < 0) return Status::IOError(std::string("mkstemp: ") + strerror(errno));
+  close(fd);
+  std::optional<int> exit_status;
+  auto process = testkit::Process::start(argv.front(), {argv.begin() + 1, argv.end()}, log_path);
+  if (process.ok()) exit_status = (*process)->wait_exit(kCommandTimeoutMs);
+  std::ifstream in(log_path);
+  std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  unlink(log_path);
+  if (!process.ok()) return process.status();
+  if (exit_status == 0) return Status::OK();
+  if (output.size() > kOutputBytesMax) output.resize(kOutputBytesMax);
+  return Status::IOError(
+      "`" + join(argv) + "` " +
+      (exit_status ? "failed (status " + std::to_string(*exit_status) + ")"
+                   : "still running after " + std::to_string(kCommandTimeoutMs) + " ms") +
+      ": " + output);
 }
 
 std::string unavailable_reason() {

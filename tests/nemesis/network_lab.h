@@ -40,8 +40,11 @@ static_assert(kNodesMax < kClientHost, "node and client addresses must not overl
 // or empty when it can.
 std::string unavailable_reason();
 
-// Runs a program to completion (argv[0] is a path or a name found in PATH), with stdout+stderr
-// captured; non-OK with the output when it exits non-zero.
+// How long one `ip`/`nft` command may take.
+inline constexpr int kCommandTimeoutMs = 10'000;
+
+// Runs a program to completion (argv[0] is a path: no PATH search), with stdout+stderr captured;
+// non-OK with the output when it exits non-zero or is still running after kCommandTimeoutMs.
 Status run_command(const std::vector<std::string>& argv);
 
 class NetworkLab {

@@ -4,9 +4,9 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <thread>
 
 #include "engines/memory/memory_engine.h"
+#include "tests/unit/io_test_util.h"
 #include "tests/unit/temp_dir.h"
 
 namespace chorus {
@@ -45,17 +45,6 @@ class FlakyEngine final : public Engine {
   bool* resume_ok_;
 };
 
-// Calls `done` every few ms until it returns true or timeout_ms passed.
-template <typename F>
-bool poll_until(int timeout_ms, F done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
 Status put(Engine& engine, const std::string& key) {
   WriteBatch batch;
   batch.put(key, "v");
@@ -89,14 +78,17 @@ TEST_CASE("space guard: after a failed write, writes stay off the engine until r
   CHECK(resumes == 0);
   // After the resume interval the engine is asked to resume; it still cannot.
   failing = false;
-  REQUIRE(poll_until(5 * kEngineResumeIntervalMs, [&] {
-    (void)put(engine, "c");
-    return resumes >= 1;
-  }));
+  const auto resume_wait = std::chrono::milliseconds(5 * kEngineResumeIntervalMs);
+  REQUIRE(test::poll_until(
+      [&] {
+        (void)put(engine, "c");
+        return resumes >= 1;
+      },
+      resume_wait));
   CHECK(writes == 1);
   // Once it can, writes reach it again.
   resume_ok = true;
-  REQUIRE(poll_until(5 * kEngineResumeIntervalMs, [&] { return put(engine, "d").ok(); }));
+  REQUIRE(test::poll_until([&] { return put(engine, "d").ok(); }, resume_wait));
   CHECK(writes == 2);
   std::string value;
   CHECK(engine.get("d", &value).ok());
